@@ -1,0 +1,7 @@
+"""``python -m landscape``."""
+
+import sys
+
+from landscape.cli import main
+
+sys.exit(main())

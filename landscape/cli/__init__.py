@@ -1,0 +1,45 @@
+"""The ``landscape`` command line: one module per subcommand.
+
+Errors of the :class:`~landscape.errors.LandscapeError` family become one line on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from landscape import __version__
+from landscape.cli import demo, info, objectives, train
+from landscape.errors import LandscapeError
+
+SUBCOMMANDS = (train, info, demo, objectives)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="landscape",
+        description="Loss-landscape analysis: train networks under objectives into HDF5 studies "
+                    "and measure the minima they reach.")
+    parser.add_argument("--version", action="version", version=f"landscape {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m landscape``."""
+    args = make_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LandscapeError as err:
+        print(f"landscape {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"landscape {args.command}: interrupted; rerun the same command to resume",
+              file=sys.stderr)
+        return 130

@@ -1,0 +1,113 @@
+"""Plumbing shared by the subcommands: argument helpers and data/model construction."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import torch
+
+from landscape.errors import ConfigError
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def parse_value(text: str) -> Any:
+    """``"0.7"`` → 0.7, ``"3"`` → 3, ``"true"`` → True, anything else stays a string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def key_values(items: list[str] | None, what: str) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` options."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} must look like KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def kind_amount(text: str | None, what: str) -> tuple[str, float] | None:
+    """Parse ``KIND:AMOUNT`` (e.g. ``symmetric:0.2``, ``exp:100``)."""
+    if text is None:
+        return None
+    kind, sep, amount = text.partition(":")
+    try:
+        return kind, float(amount)
+    except ValueError:
+        raise ConfigError(f"{what} must look like KIND:NUMBER, got {text!r}") from None
+    finally:
+        if not sep:
+            raise ConfigError(f"{what} must look like KIND:NUMBER, got {text!r}")
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """Options that choose and transform a dataset."""
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default="digits",
+                   help="digits, fashion-mnist, mnist, idx, cifar10, gaussian-mixture, "
+                        "teacher-student (default: digits)")
+    g.add_argument("--data-dir", default=None,
+                   help="directory with the dataset's files (IDX, CIFAR-10 pickles)")
+    g.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the train/test split and of the data transforms (default 0)")
+    g.add_argument("--label-noise", default=None, metavar="KIND:RATE",
+                   help="symmetric:0.2, pairflip:0.2 or asymmetric:0.4 (training labels only)")
+    g.add_argument("--long-tail", default=None, metavar="PROFILE:FACTOR",
+                   help="long-tailed training subset, exp:100 or step:10")
+    g.add_argument("--subset", type=int, default=None, metavar="N",
+                   help="train on a fixed stratified subset of N samples")
+
+
+def load_data(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The (train, test) datasets described by :func:`add_data_arguments` options."""
+    from landscape import data as D
+
+    train, test = D.load_splits(args.dataset, data_dir=args.data_dir, seed=args.data_seed)
+    if args.subset is not None:
+        train = D.subset(train, args.subset, seed=args.data_seed)
+    lt = kind_amount(args.long_tail, "--long-tail")
+    if lt is not None:
+        train = D.long_tail(train, lt[1], profile=lt[0], seed=args.data_seed)  # type: ignore[arg-type]
+    noise = kind_amount(args.label_noise, "--label-noise")
+    if noise is not None:
+        makers = {"symmetric": D.symmetric_noise, "pairflip": D.pairflip_noise,
+                  "asymmetric": D.asymmetric_noise}
+        if noise[0] not in makers:
+            raise ConfigError(f"unknown label noise {noise[0]!r}; choose {sorted(makers)}")
+        train = makers[noise[0]](train, noise[1], seed=args.data_seed)
+    return train, test
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """Options that choose a model."""
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="mlp", choices=["mlp", "lenet"])
+    g.add_argument("--depth", type=int, default=2, help="MLP hidden layers (default 2)")
+    g.add_argument("--width", type=int, default=64, help="MLP hidden units (default 64)")
+    g.add_argument("--activation", default="relu")
+    g.add_argument("--batchnorm", action="store_true")
+    g.add_argument("--dropout", type=float, default=0.0)
+    g.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+
+
+def build_model(args: argparse.Namespace, train: Any, seed: int) -> torch.nn.Module:
+    """The model described by :func:`add_model_arguments` options, initialised from ``seed``."""
+    from landscape.models import build
+
+    kwargs: dict[str, Any] = {"activation": args.activation, "batchnorm": args.batchnorm,
+                              "dropout": args.dropout}
+    if args.model == "mlp":
+        kwargs |= {"depth": args.depth, "width": args.width}
+    model = build(args.model, train.input_shape, train.num_classes, seed=seed, **kwargs)
+    return model.to(device=torch.device(args.device), dtype=DTYPES[args.dtype])

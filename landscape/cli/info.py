@@ -1,0 +1,57 @@
+"""``landscape info``: what a study file holds."""
+
+from __future__ import annotations
+
+import argparse
+
+import h5py
+import numpy as np
+
+from landscape.store import Study, read_attrs
+from landscape.store import _schema as S
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="show what a study file holds")
+    p.add_argument("file")
+    p.add_argument("--tree", action="store_true", help="list every dataset with shape and dtype")
+    p.set_defaults(func=main)
+
+
+def _last(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else float("nan")
+
+
+def main(args: argparse.Namespace) -> int:
+    with Study(args.file) as study:
+        a = study.attrs
+        print(f"{args.file}: {S.FORMAT} schema {a.get('schema_version')}, created "
+              f"{a.get('created')}, landscape {a.get('landscape_version')}, torch "
+              f"{a.get('torch_version')}, git {a.get('git_commit') or 'unknown'}")
+        runs = study.runs()
+        print(f"{len(runs)} run(s)")
+        for name in runs:
+            group = study.run(name)
+            r = read_attrs(group)
+            line = (f"  {name}: {r.get('status', '?')} ({r.get('epochs_done', '?')}/"
+                    f"{(r.get('config') or {}).get('epochs', '?')} epochs), "
+                    f"{str(r.get('model_class', '?')).rsplit('.', 1)[-1]} "
+                    f"{r.get('num_params', '?')} params, objective {r.get('objective', '?')}, "
+                    f"data {r.get('dataset_id', '?')} n={r.get('num_samples', '?')}, "
+                    f"seed {r.get('seed', '?')}")
+            if S.HISTORY in group:
+                h = group[S.HISTORY]
+                line += (f"; train acc {_last(h['train_acc'][()]):.4f}, test acc "
+                         f"{_last(h['test_acc'][()]):.4f}")
+            print(line)
+            if S.TRAJECTORY in group:
+                print(f"    trajectory: epochs {group[S.TRAJECTORY]['epoch'][()].tolist()}")
+            if S.MEASUREMENTS in group:
+                for m in group[S.MEASUREMENTS]:
+                    print(f"    measurement {m}")
+        if args.tree:
+            for path, obj in study.walk():
+                if isinstance(obj, h5py.Dataset):
+                    print(f"  /{path}  {obj.shape} {obj.dtype}")
+    return 0

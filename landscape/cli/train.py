@@ -1,0 +1,70 @@
+"""``landscape train``: train one network under an objective into a study file."""
+
+from __future__ import annotations
+
+import argparse
+
+from landscape.cli._common import (
+    add_data_arguments,
+    add_model_arguments,
+    build_model,
+    key_values,
+    load_data,
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a network under an objective into a study file",
+                       description="Train a network and store it, its history and provenance "
+                                   "in an HDF5 study file. Rerunning resumes an interrupted run "
+                                   "and skips a finished one.")
+    add_data_arguments(p)
+    add_model_arguments(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--objective", default="ce", help="objective name (landscape objectives)")
+    g.add_argument("--objective-param", action="append", metavar="KEY=VALUE",
+                   help="objective parameter, repeatable (e.g. temperature=2)")
+    g.add_argument("--epochs", type=int, default=20)
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
+    g.add_argument("--lr", type=float, default=0.05)
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=0.0)
+    g.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step"])
+    g.add_argument("--seed", type=int, default=0, help="seed of initialisation and training")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="EPOCHS",
+                   help="store the weights on the trajectory every EPOCHS epochs")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default="results/study.h5", help="study file (default %(default)s)")
+    o.add_argument("--run", default=None, help="run name (default MODEL-OBJECTIVE-seedSEED)")
+    o.add_argument("--overwrite", action="store_true", help="retrain a run that exists")
+    o.add_argument("--plot", default=None, metavar="PNG", help="draw the training curves there")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from landscape.objectives import get
+    from landscape.plot import training_curves
+    from landscape.train import TrainConfig, train
+
+    train_data, test_data = load_data(args)
+    objective = get(args.objective, **key_values(args.objective_param, "--objective-param"))
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                         lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                         schedule=args.schedule, seed=args.seed,
+                         checkpoint_every=args.checkpoint_every)
+    model = build_model(args, train_data, args.seed)
+    run = args.run or f"{args.model}-{args.objective}-seed{args.seed}"
+    result = train(model, objective, train_data, test_data, config, study=args.out, run=run,
+                   overwrite=args.overwrite, progress=False if args.quiet else None)
+    h = result.history
+    state = ("already finished" if result.resumed_from == config.epochs else
+             f"resumed after epoch {result.resumed_from}" if result.resumed_from is not None
+             else "trained")
+    print(f"{run}: {state}; train loss {h['train_loss'][-1]:.4g}, train acc "
+          f"{h['train_acc'][-1]:.4f}, test acc {h['test_acc'][-1]:.4f} -> {args.out}")
+    if args.plot:
+        training_curves(args.out, [run], out=args.plot)
+        print(f"curves: {args.plot}")
+    return 0

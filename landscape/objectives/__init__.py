@@ -1,0 +1,59 @@
+"""Training objectives, by name: ``get("ce")``, ``get("mse")``; :func:`available` lists them.
+
+Each objective documents its formula and the source of its defaults; see
+:mod:`landscape.objectives.base` for the interface that non-standard procedures implement.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from landscape.errors import ConfigError
+from landscape.objectives.base import Batch, LossObjective, Objective, StepContext, StepOutput
+from landscape.objectives.basic import CrossEntropy, MeanSquaredError
+
+REGISTRY: dict[str, type[Objective]] = {
+    "ce": CrossEntropy,
+    "cross-entropy": CrossEntropy,
+    "mse": MeanSquaredError,
+}
+
+
+def register(name: str, cls: type[Objective]) -> None:
+    """Make ``cls`` available under ``name`` (used by the objective modules themselves)."""
+    REGISTRY[name] = cls
+
+
+def get(name: str, **params: Any) -> Objective:
+    """The objective called ``name`` with the given parameters (papers' parameter names).
+
+    Example:
+        >>> get("ce", temperature=2.0).params()
+        {'temperature': 2.0}
+    """
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown objective {name!r}; available: {available()}") from None
+    try:
+        return cls(**params)
+    except TypeError as err:
+        raise ConfigError(f"objective {name!r}: {err}; parameters: {parameters(name)}") from err
+
+
+def available() -> list[str]:
+    """Names of the registered objectives."""
+    return sorted(REGISTRY)
+
+
+def parameters(name: str) -> dict[str, Any]:
+    """Parameter names of objective ``name`` with their defaults."""
+    sig = inspect.signature(REGISTRY[name].__init__)
+    return {p.name: (None if p.default is inspect.Parameter.empty else p.default)
+            for p in list(sig.parameters.values())[1:]
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+__all__ = ["REGISTRY", "Batch", "CrossEntropy", "LossObjective", "MeanSquaredError", "Objective",
+           "StepContext", "StepOutput", "available", "get", "parameters", "register"]

@@ -1,0 +1,30 @@
+"""The study store: one HDF5 file per study, with provenance, resumable arrays and models.
+
+See :mod:`landscape.store._schema` for the layout and :mod:`landscape.store.study` for locking.
+"""
+
+from landscape.store._schema import INDEX_CONVENTION, SCHEMA_VERSION
+from landscape.store.arrays import (
+    ResumableArray,
+    read_bytes,
+    resumable_array,
+    write_array,
+    write_bytes,
+)
+from landscape.store.models import (
+    append_trajectory,
+    load_model,
+    load_state_into,
+    read_state,
+    write_state,
+)
+from landscape.store.provenance import environment, model_provenance, param_hash
+from landscape.store.results import StorableResult, load_result, save_result
+from landscape.store.study import Study, decode_attr, read_attrs, write_attrs
+
+__all__ = [
+    "INDEX_CONVENTION", "SCHEMA_VERSION", "ResumableArray", "StorableResult", "Study",
+    "append_trajectory", "decode_attr", "environment", "load_model", "load_result",
+    "load_state_into", "model_provenance", "param_hash", "read_attrs", "read_bytes", "read_state",
+    "resumable_array", "save_result", "write_array", "write_attrs", "write_bytes", "write_state",
+]

@@ -1,0 +1,139 @@
+"""Resumable result arrays: pre-allocated, NaN-filled, with a ``computed`` mask and named axes.
+
+A measurement over a grid (σ values × samples, a 2D surface, epochs) is created once with its axes;
+each value is written as soon as it is computed, together with its mask bit, and flushed. A rerun
+opens the same array, asks :meth:`ResumableArray.pending` what is left and computes only that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import h5py
+import numpy as np
+
+from landscape.errors import StoreError
+from landscape.store import _schema as S
+from landscape.store.study import read_attrs, write_attrs
+
+
+class ResumableArray:
+    """A NaN-initialised HDF5 dataset with a boolean ``computed`` mask of the same shape.
+
+    Index it ``[ix, iy, ...]``: axis k is the k-th name in :attr:`axes`, whose coordinate values are
+    an HDF5 dimension scale in the same group. Use :func:`resumable_array` to create or reopen one.
+    """
+
+    def __init__(self, dataset: h5py.Dataset, mask: h5py.Dataset) -> None:
+        self.dataset = dataset
+        self.mask = mask
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.shape)
+
+    @property
+    def axes(self) -> list[str]:
+        """Names of the axes, in index order."""
+        return list(read_attrs(self.dataset)["axes"])
+
+    def coordinates(self, axis: str) -> np.ndarray:
+        """Coordinate values of ``axis``."""
+        return self.dataset.parent[axis][()]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self.dataset[index] = value
+        self.mask[index] = True
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return self.dataset[index]
+
+    def computed(self) -> np.ndarray:
+        """The boolean mask: ``True`` where a value has been written."""
+        return self.mask[()]
+
+    def pending(self) -> list[tuple[int, ...]]:
+        """Indices not computed yet, in C order."""
+        return [tuple(int(i) for i in ix) for ix in np.argwhere(~self.mask[()])]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every value has been computed."""
+        return bool(self.mask[()].all())
+
+    def values(self) -> np.ndarray:
+        """All values as a NumPy array (NaN where not computed)."""
+        return self.dataset[()]
+
+
+def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[float] | np.ndarray],
+                    *, trailing: Sequence[int] = (), dtype: Any = np.float64,
+                    attrs: Mapping[str, Any] | None = None) -> ResumableArray:
+    """Create (or reopen, checking it matches) a resumable array in ``group``.
+
+    Args:
+        group: the HDF5 group that holds the array and its axis scales.
+        name: dataset name; the mask is stored as ``name + ".computed"``.
+        axes: ordered mapping axis name → coordinate values; shape is their lengths. An axis
+            already present in ``group`` must have identical values (else :class:`StoreError`).
+        trailing: extra unnamed trailing dimensions (e.g. per-sample values) stored with each
+            index; the mask covers only the named axes.
+        dtype: floating dtype of the values (NaN-filled).
+        attrs: extra attributes recorded on the dataset (units, settings).
+    """
+    shape = tuple(len(v) for v in axes.values())
+    full = shape + tuple(int(t) for t in trailing)
+    mask_name = name + S.COMPUTED_SUFFIX
+    for axis, values in axes.items():
+        coords = np.asarray(values)
+        if axis in group:
+            if not np.array_equal(group[axis][()], coords):
+                raise StoreError(f"axis {axis!r} in {group.name} already holds other values; "
+                                 "use another measurement name or overwrite it")
+        else:
+            group.create_dataset(axis, data=coords)
+            group[axis].make_scale(axis)
+    if name in group:
+        ds = group[name]
+        if tuple(ds.shape) != full or list(read_attrs(ds).get("axes", [])) != list(axes):
+            raise StoreError(f"{group.name}/{name} exists with shape {ds.shape} and axes "
+                             f"{read_attrs(ds).get('axes')}, not {full} and {list(axes)}; "
+                             "use another name or overwrite it")
+        return ResumableArray(ds, group[mask_name])
+    ds = group.create_dataset(name, shape=full, dtype=dtype, fillvalue=np.nan)
+    mask = group.create_dataset(mask_name, shape=shape, dtype=bool, fillvalue=False)
+    for k, axis in enumerate(axes):
+        ds.dims[k].attach_scale(group[axis])
+        ds.dims[k].label = axis
+        mask.dims[k].attach_scale(group[axis])
+    write_attrs(ds, {"axes": list(axes), "index_convention": S.INDEX_CONVENTION,
+                     **(attrs or {})})
+    return ResumableArray(ds, mask)
+
+
+def write_array(group: h5py.Group, name: str, data: Any, *,
+                attrs: Mapping[str, Any] | None = None, compress: bool = False) -> h5py.Dataset:
+    """Write (replacing) a complete array, with optional gzip compression and attributes."""
+    if name in group:
+        del group[name]
+    arr = np.asarray(data)
+    kwargs: dict[str, Any] = {}
+    if compress and arr.size > 1024:
+        kwargs = {"compression": "gzip", "compression_opts": 4, "chunks": True}
+    ds = group.create_dataset(name, data=arr, **kwargs)
+    if attrs:
+        write_attrs(ds, attrs)
+    return ds
+
+
+def write_bytes(group: h5py.Group, name: str, payload: bytes) -> None:
+    """Store an opaque byte string (e.g. ``torch.save`` output) as a scalar dataset."""
+    if name in group:
+        del group[name]
+    group.create_dataset(name, data=np.void(payload))
+
+
+def read_bytes(group: h5py.Group, name: str) -> bytes:
+    """Read back what :func:`write_bytes` stored."""
+    return group[name][()].tobytes()

@@ -1,0 +1,170 @@
+"""Model weights in study files: stored under their names, rebuilt with :func:`load_model`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from landscape.errors import StoreError
+from landscape.models import build_from_config
+from landscape.store import _schema as S
+from landscape.store.arrays import write_array
+from landscape.store.provenance import model_provenance, param_hash
+from landscape.store.study import Study, read_attrs, write_attrs
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
+
+
+def write_state(group: h5py.Group, model: nn.Module) -> None:
+    """Write ``model``'s parameters and buffers into ``group/parameters`` and ``group/buffers``,
+    each dataset named after its ``named_parameters()``/``named_buffers()`` key, plus the model's
+    provenance (class, constructor arguments, sizes, hash) as attributes of ``group``."""
+    for sub in (S.PARAMETERS, S.BUFFERS):
+        if sub in group:
+            del group[sub]
+    params = group.create_group(S.PARAMETERS)
+    for name, p in model.named_parameters():
+        write_array(params, name, _to_numpy(p), compress=True)
+    buffers = group.create_group(S.BUFFERS)
+    for name, b in model.named_buffers():
+        write_array(buffers, name, _to_numpy(b))
+    write_attrs(group, model_provenance(model))
+
+
+def read_state(group: h5py.Group) -> dict[str, torch.Tensor]:
+    """The state dict (parameters and buffers) stored by :func:`write_state`."""
+    state: dict[str, torch.Tensor] = {}
+    for sub in (S.PARAMETERS, S.BUFFERS):
+        if sub in group:
+            for name, ds in group[sub].items():
+                state[name] = torch.from_numpy(np.array(ds[()]))
+    return state
+
+
+def load_state_into(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Copy ``state`` into ``model`` (names must match exactly), keeping its dtype and device."""
+    own = dict(model.named_parameters()) | dict(model.named_buffers())
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise StoreError(f"stored weights do not fit the model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    with torch.no_grad():
+        for name, target in own.items():
+            src = state[name]
+            if tuple(src.shape) != tuple(target.shape):
+                raise StoreError(f"{name}: stored shape {list(src.shape)} differs from the "
+                                 f"model's {list(target.shape)}")
+            target.copy_(src.to(dtype=target.dtype, device=target.device))
+    return model
+
+
+ModelSource = nn.Module | Callable[[], nn.Module] | None
+
+
+def load_model(path: str | os.PathLike[str], run: str, *, model: ModelSource = None,
+               checkpoint: int | None = None, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None, verify: bool = True) -> nn.Module:
+    """Rebuild the model of ``run`` from a study file, in eval mode.
+
+    Args:
+        path: the study file.
+        run: the run name.
+        model: a model instance or factory to load the weights into; by default the model is
+            rebuilt from its recorded class and constructor arguments (landscape's own models,
+            and any model that called :func:`landscape.models.record_config`).
+        checkpoint: an epoch stored on the trajectory to load instead of the final weights.
+        device, dtype: where and in which precision to put the model (default: as stored).
+        verify: check that the loaded parameters hash to the stored ``param_hash``.
+
+    Example:
+        >>> # model = load_model("results/demo.h5", "mlp-ce-seed0")
+    """
+    with Study(path, "r") as study:
+        group = study.run(run)
+        if checkpoint is not None:
+            state, expected = _trajectory_state(group, checkpoint)
+            attrs = read_attrs(group[S.MODEL]) if S.MODEL in group else read_attrs(group)
+        else:
+            if S.MODEL not in group:
+                raise StoreError(f"run {run!r} in {path} has no final model yet (training not "
+                                 "finished?); load a checkpoint=EPOCH from its trajectory")
+            attrs = read_attrs(group[S.MODEL])
+            state = read_state(group[S.MODEL])
+            expected = attrs.get("param_hash")
+    net = _instantiate(model, attrs, path, run)
+    if dtype is not None:
+        net = net.to(dtype=dtype)
+    else:
+        stored = state[next(iter(dict(net.named_parameters())))] if state else None
+        if stored is not None and stored.is_floating_point():
+            net = net.to(dtype=stored.dtype)
+    load_state_into(net, state)
+    if verify and expected and param_hash(net) != expected:
+        raise StoreError(f"weights of run {run!r} do not match their stored hash: the file may "
+                         "be corrupt or the model class changed")
+    if device is not None:
+        net = net.to(device)
+    return net.eval()
+
+
+def _instantiate(model: ModelSource, attrs: dict[str, Any], path: Any, run: str) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    if model is not None:
+        return model()
+    kwargs = attrs.get("model_kwargs")
+    if kwargs is None:
+        raise StoreError(f"run {run!r} in {path} stores a {attrs.get('model_class')} without "
+                         "constructor arguments; pass model=... to load_model")
+    return build_from_config({"class": attrs["model_class"], "kwargs": kwargs})
+
+
+def _trajectory_state(group: h5py.Group, epoch: int) -> tuple[dict[str, torch.Tensor], None]:
+    if S.TRAJECTORY not in group:
+        raise StoreError(f"run {group.name} has no trajectory checkpoints")
+    traj = group[S.TRAJECTORY]
+    epochs = traj["epoch"][()]
+    hits = np.flatnonzero(epochs == epoch)
+    if not len(hits):
+        raise StoreError(f"no checkpoint at epoch {epoch}; stored epochs: {epochs.tolist()}")
+    k = int(hits[0])
+    state = {name: torch.from_numpy(np.array(ds[k])) for name, ds in traj["state"].items()}
+    return state, None
+
+
+def append_trajectory(group: h5py.Group, model: nn.Module, epoch: int) -> None:
+    """Append ``model``'s state at ``epoch`` to ``group/trajectory`` (resizable ``[K, *shape]``
+    datasets per parameter/buffer name, with the ``epoch`` dimension scale); an epoch already
+    stored is overwritten in place, so a resumed run does not duplicate checkpoints."""
+    traj = group.require_group(S.TRAJECTORY)
+    state = dict(model.named_parameters()) | dict(model.named_buffers())
+    if "epoch" not in traj:
+        traj.create_dataset("epoch", shape=(0,), maxshape=(None,), dtype=np.int64)
+        traj["epoch"].make_scale("epoch")
+        holder = traj.create_group("state")
+        for name, t in state.items():
+            arr = _to_numpy(t)
+            ds = holder.create_dataset(name, shape=(0, *arr.shape), maxshape=(None, *arr.shape),
+                                       dtype=arr.dtype, chunks=(1, *arr.shape) if arr.ndim else
+                                       (64,), compression="gzip" if arr.size > 1024 else None)
+            ds.dims[0].attach_scale(traj["epoch"])
+    epochs = traj["epoch"]
+    hits = np.flatnonzero(epochs[()] == epoch)
+    k = int(hits[0]) if len(hits) else epochs.shape[0]
+    if k == epochs.shape[0]:
+        epochs.resize((k + 1,))
+        for ds in traj["state"].values():
+            ds.resize((k + 1, *ds.shape[1:]))
+    epochs[k] = epoch
+    for name, t in state.items():
+        traj["state"][name][k] = _to_numpy(t)

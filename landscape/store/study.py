@@ -1,0 +1,206 @@
+"""Opening, validating and organising study files (one HDF5 file holds a whole study).
+
+A *study* holds many *runs* (trained models) and, for each, many *measurements*. Files are written
+as work proceeds so that a killed job loses at most the item in flight.
+
+File locking: HDF5 (>= 1.10) locks a file while a process has it open; a second process that tries
+to open it for writing fails, which :class:`Study` reports as :class:`StudyLockedError`.
+``landscape`` writers therefore open the file only for each short write (an epoch's metrics, one grid point) and
+close it again, so readers such as ``landscape info`` can look in between. Run one writer process
+per file. On file systems without working locks (some NFS mounts) pass ``locking=False`` or set
+``HDF5_USE_FILE_LOCKING=FALSE``, and keep to one writer yourself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+from landscape.errors import (
+    NotAStudyFileError,
+    SchemaVersionError,
+    StoreError,
+    StudyLockedError,
+)
+from landscape.store import _schema as S
+from landscape.store.provenance import environment, now_iso, to_attr
+
+Mode = Literal["r", "a", "w"]
+
+
+def decode_attr(value: Any) -> Any:
+    """Decode an HDF5 attribute value: bytes → str, JSON strings → objects, numpy → Python."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        if value[:1] in "[{" or value == "null":
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
+    """All attributes of an HDF5 object, decoded with :func:`decode_attr`."""
+    return {k: decode_attr(v) for k, v in obj.attrs.items()}
+
+
+def write_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
+    """Write ``attrs`` onto an HDF5 object (dicts and lists as JSON strings)."""
+    for key, value in attrs.items():
+        obj.attrs[key] = to_attr(value)
+
+
+def _open(path: Path, mode: Mode, locking: bool | None) -> h5py.File:
+    kwargs: dict[str, Any] = {} if locking is None else {"locking": locking}
+    if mode == "r" and not path.exists():
+        raise StoreError(f"no study file at {path}: check the path, or create one with "
+                         "'landscape train ... --out FILE'")
+    if path.exists() and path.stat().st_size > 0 and not h5py.is_hdf5(path):
+        raise NotAStudyFileError(f"{path} is not an HDF5 file (or its header is corrupt); "
+                                 "a landscape study file is HDF5 written by landscape")
+    if path.exists() and path.stat().st_size == 0 and mode != "w":
+        raise NotAStudyFileError(f"{path} is empty (0 bytes): not a study file; delete it and "
+                                 "rerun to create a new study")
+    try:
+        return h5py.File(path, mode, **kwargs)
+    except OSError as err:
+        text = str(err)
+        if "unable to lock" in text.lower() or "file locking" in text.lower():
+            raise StudyLockedError(
+                f"{path} is open for writing in another process (HDF5 file lock): run one writer "
+                "at a time; on file systems without locks use HDF5_USE_FILE_LOCKING=FALSE"
+            ) from err
+        raise NotAStudyFileError(f"{path} cannot be opened as HDF5 (corrupt or truncated?): "
+                                 f"{text}") from err
+
+
+class Study:
+    """A study file, opened for reading (``"r"``), appending (``"a"``) or overwriting (``"w"``).
+
+    Opening checks that the file is ours (root attribute ``format == "landscape-study"``) and not of
+    a newer schema; a new or empty file opened for writing gets the root provenance attributes.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "s.h5")
+        >>> with Study(path, "a") as study:
+        ...     _ = study.create_run("r0", {"seed": 0})
+        >>> Study(path).runs()
+        ['r0']
+    """
+
+    def __init__(self, path: str | os.PathLike[str], mode: Mode = "r", *,
+                 locking: bool | None = None) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        if mode != "r":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = _open(self.path, mode, locking)
+        try:
+            self._check_or_init()
+        except BaseException:
+            self.file.close()
+            raise
+
+    def _check_or_init(self) -> None:
+        attrs = self.file.attrs
+        if "format" not in attrs:
+            if len(self.file.keys()) or len(attrs) or self.mode == "r":
+                raise NotAStudyFileError(
+                    f"{self.path} is an HDF5 file but not a landscape study (no 'format' "
+                    f"attribute; it holds {sorted(self.file.keys())[:5]}); use another file name")
+            write_attrs(self.file, {"format": S.FORMAT, "schema_version": S.SCHEMA_VERSION,
+                                    "created": now_iso(), "index_convention": S.INDEX_CONVENTION,
+                                    **environment()})
+            self.file.require_group(S.RUNS)
+            return
+        fmt = decode_attr(attrs["format"])
+        if fmt != S.FORMAT:
+            raise NotAStudyFileError(f"{self.path} has format {fmt!r}, not {S.FORMAT!r}")
+        version = int(decode_attr(attrs.get("schema_version", -1)))
+        if version > S.SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} uses study schema version {version}, newer than the "
+                f"{S.SCHEMA_VERSION} this landscape understands: upgrade landscape to read it")
+        if version < 1:
+            raise NotAStudyFileError(f"{self.path} has an invalid schema_version {version}")
+
+    # -- context management -------------------------------------------------------------------
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self.file.id.valid:
+            self.file.close()
+
+    def flush(self) -> None:
+        """Write buffered data to disk (a killed process then loses nothing written before)."""
+        self.file.flush()
+
+    # -- runs ---------------------------------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The file's root attributes (format, schema version, software versions, ...)."""
+        return read_attrs(self.file)
+
+    def runs(self) -> list[str]:
+        """Names of the runs in the file, sorted."""
+        return sorted(self.file[S.RUNS].keys()) if S.RUNS in self.file else []
+
+    def has_run(self, name: str) -> bool:
+        """Whether a run called ``name`` exists."""
+        return f"{S.RUNS}/{name}" in self.file
+
+    def run(self, name: str) -> h5py.Group:
+        """The HDF5 group of run ``name`` (clear error listing the runs if it does not exist)."""
+        if not self.has_run(name):
+            raise StoreError(f"{self.path} has no run {name!r}; runs: {self.runs() or 'none'}")
+        return self.file[f"{S.RUNS}/{name}"]
+
+    def create_run(self, name: str, attrs: Mapping[str, Any] | None = None, *,
+                   overwrite: bool = False) -> h5py.Group:
+        """Create run ``name`` with provenance ``attrs``; an existing run is an error unless
+        ``overwrite`` (which deletes it first)."""
+        _check_name(name)
+        if self.mode == "r":
+            raise StoreError(f"{self.path} is open read-only")
+        if self.has_run(name):
+            if not overwrite:
+                raise StoreError(f"run {name!r} already exists in {self.path}; choose another "
+                                 "name or overwrite it")
+            del self.file[f"{S.RUNS}/{name}"]
+        group = self.file.require_group(S.RUNS).create_group(name)
+        write_attrs(group, {"created": now_iso(), **(attrs or {})})
+        return group
+
+    def run_attrs(self, name: str) -> dict[str, Any]:
+        """Decoded provenance attributes of run ``name``."""
+        return read_attrs(self.run(name))
+
+    def walk(self) -> Iterator[tuple[str, h5py.HLObject]]:
+        """Every (path, object) in the file, depth first, in name order."""
+        items: list[tuple[str, h5py.HLObject]] = []
+        self.file.visititems(lambda n, o: items.append((n, o)))
+        yield from items
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or name.startswith(".") or name.strip() != name:
+        raise StoreError(f"invalid run name {name!r}: use a non-empty name without '/'")

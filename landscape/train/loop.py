@@ -1,0 +1,320 @@
+"""The training loop: seeded, deterministic, written to a study file as it goes, resumable.
+
+Reproducibility: the shuffling order of epoch ``e`` comes from the stream
+``derive_seed(seed, "shuffle", e)`` and dropout draws from ``derive_seed(seed, "epoch", e)``, so
+the randomness of an epoch does not depend on the epochs before it. After every epoch the full
+training state (weights, optimiser, objective state) is written to ``runs/<run>/resume`` in the
+study file; a rerun of the same call continues after the last complete epoch and ends with the same
+weights, bit for bit, as an uninterrupted run on the same machine and thread count. A finished run
+is not trained again: the call loads its final weights and history.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from landscape._seeding import seeded_torch_global, torch_generator
+from landscape.data import LabelledDataset
+from landscape.errors import ConfigError
+from landscape.objectives.base import Batch, Objective, StepContext
+from landscape.store import (
+    ResumableArray,
+    Study,
+    append_trajectory,
+    load_state_into,
+    read_bytes,
+    read_state,
+    resumable_array,
+    write_array,
+    write_bytes,
+    write_state,
+)
+from landscape.store import _schema as S
+from landscape.store.provenance import environment, model_provenance
+from landscape.train.config import TrainConfig
+from landscape.train.evaluate import evaluate
+from landscape.train.optim import make_optimizer, set_lr
+
+METRICS = ("train_loss", "train_acc", "train_loss_clean", "train_acc_clean", "test_loss",
+           "test_acc", "lr", "train_running_loss", "epoch_seconds")
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes:
+        model: the trained model (eval mode).
+        history: per-epoch metrics ``{name: array [epochs + 1]}``; index 0 is the initialisation
+            (``lr``, ``train_running_loss`` and ``epoch_seconds`` are NaN there).
+        epochs: the epoch axis ``0..epochs``.
+        run: run name in the study file (``None`` when not stored).
+        path: the study file (``None`` when not stored).
+        resumed_from: the last complete epoch found in the file when this call started (``None``
+            for a fresh run; ``config.epochs`` when the run had already finished).
+    """
+
+    model: nn.Module
+    history: dict[str, np.ndarray]
+    epochs: np.ndarray
+    run: str | None = None
+    path: Path | None = None
+    resumed_from: int | None = None
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _torch_load(payload: bytes) -> Any:
+    return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
+
+
+def _batches(n: int, config: TrainConfig, epoch: int,
+             weights: torch.Tensor | None) -> list[torch.Tensor]:
+    gen = torch_generator(config.seed, "shuffle", epoch)
+    if weights is None:
+        order = torch.randperm(n, generator=gen)
+    else:
+        if weights.shape != (n,) or not bool((weights >= 0).all()) or not weights.sum() > 0:
+            raise ConfigError("sampler_weights must be [N] non-negative with a positive sum")
+        order = torch.multinomial(weights.double(), n, replacement=True, generator=gen)
+    chunks = list(order.split(config.batch_size))
+    if config.drop_last and len(chunks) > 1 and len(chunks[-1]) < config.batch_size:
+        chunks = chunks[:-1]
+    return chunks
+
+
+def _signature(model: nn.Module, objective: Objective, train_data: LabelledDataset,
+               test_data: LabelledDataset | None, config: TrainConfig) -> dict[str, Any]:
+    """What must agree between a stored run and a call that resumes it."""
+    prov = model_provenance(model)
+    return {
+        "config": config.to_dict(),
+        "objective": objective.describe(),
+        "model_class": prov["model_class"],
+        "model_kwargs": json.loads(prov["model_kwargs"]),
+        "num_params": prov["num_params"],
+        "train_data": train_data.describe(),
+        "test_data": test_data.describe() if test_data is not None else None,
+    }
+
+
+def _run_attrs(model: nn.Module, objective: Objective, train_data: LabelledDataset,
+               test_data: LabelledDataset | None, config: TrainConfig,
+               signature: dict[str, Any]) -> dict[str, Any]:
+    prov = model_provenance(model)
+    train_desc = train_data.describe()
+    return {
+        "kind": "training",
+        "status": "running",
+        "epochs_done": -1,
+        "seed": config.seed,
+        "signature": signature,
+        "config": config.to_dict(),
+        "objective": objective.name,
+        "objective_params": objective.params(),
+        "dataset_id": train_data.name,
+        "dataset": train_desc,
+        "test_dataset": test_data.describe() if test_data is not None else None,
+        "transforms": list(train_data.transforms),
+        "num_samples": len(train_data),
+        "subset_indices_sha256": train_desc["indices_sha256"],
+        "init_param_hash": prov["param_hash"],
+        **{k: v for k, v in prov.items() if k != "param_hash"},
+        **environment(),
+    }
+
+
+def _same(stored: Any, wanted: dict[str, Any]) -> bool:
+    return json.dumps(stored, sort_keys=True, default=str) == json.dumps(wanted, sort_keys=True,
+                                                                         default=str)
+
+
+def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
+          test_data: LabelledDataset | None = None, config: TrainConfig | None = None, *,
+          study: str | os.PathLike[str] | None = None, run: str | None = None,
+          overwrite: bool = False, progress: bool | None = None,
+          callback: EpochCallback | None = None) -> TrainResult:
+    """Train ``model`` under ``objective`` on ``train_data``; evaluate every epoch.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch of inputs to logits ``[N, C]``; trained in place
+            on its own device and dtype (the data are moved/cast to match).
+        objective: e.g. ``landscape.objectives.get("ce")``.
+        train_data, test_data: :class:`~landscape.data.LabelledDataset` s.
+        config: :class:`TrainConfig` (default settings when ``None``).
+        study: HDF5 study file to write the run into as it goes (created if missing).
+        run: run name in the study (required with ``study``).
+        overwrite: delete an existing run of that name first, instead of resuming it.
+        progress: show a tqdm bar (default: when stderr is a terminal).
+        callback: called as ``callback(epoch, metrics)`` after each epoch is stored.
+
+    Returns:
+        :class:`TrainResult` with the trained model and the per-epoch history.
+
+    Raises:
+        ConfigError: bad settings, or a stored run of the same name trained differently.
+        NonFiniteError: the loss became NaN/inf.
+
+    Example:
+        >>> from landscape.data import gaussian_mixture
+        >>> from landscape.models import MLP
+        >>> from landscape.objectives import get
+        >>> data = gaussian_mixture(200, dim=2, num_classes=2, seed=0)
+        >>> result = train(MLP(2, 2, depth=1, width=8), get("ce"), data,
+        ...                config=TrainConfig(epochs=2, batch_size=50), progress=False)
+        >>> result.history["train_acc"].shape
+        (3,)
+    """
+    config = config or TrainConfig()
+    if (study is None) != (run is None):
+        raise ConfigError("pass both study= and run= to store the run, or neither")
+    param = next(model.parameters(), None)
+    if param is None:
+        raise ConfigError("the model has no parameters to train")
+    device, dtype = param.device, param.dtype
+    if train_data.x.shape[0] == 0:
+        raise ConfigError("the training set is empty")
+    if test_data is not None and test_data.input_shape != train_data.input_shape:
+        raise ConfigError(f"test inputs {test_data.input_shape} differ from training inputs "
+                          f"{train_data.input_shape}")
+    optimizer = make_optimizer((p for p in model.parameters() if p.requires_grad), config)
+    signature = _signature(model, objective, train_data, test_data, config)
+    epochs_axis = np.arange(config.epochs + 1)
+    history = {m: np.full(config.epochs + 1, np.nan) for m in METRICS}
+    start = step = 0
+    resumed_from: int | None = None
+    path = Path(study) if study is not None else None
+
+    if path is not None:
+        assert run is not None
+        with Study(path, "a") as st:
+            if st.has_run(run) and not overwrite:
+                group = st.run(run)
+                attrs = st.run_attrs(run)
+                if not _same(attrs.get("signature"), signature):
+                    raise ConfigError(
+                        f"run {run!r} in {path} was trained with other settings, model or data; "
+                        "use another --run name, or overwrite it")
+                hist = group[S.HISTORY]
+                for m in METRICS:
+                    history[m] = hist[m][()]
+                if attrs.get("status") == "finished":
+                    load_state_into(model, read_state(group[S.MODEL]))
+                    return TrainResult(model.eval(), history, epochs_axis, run, path,
+                                       config.epochs, config)
+                if S.RESUME in group:
+                    res = group[S.RESUME]
+                    done = int(res.attrs["epoch"])
+                    load_state_into(model, read_state(res))
+                    optimizer.load_state_dict(_torch_load(read_bytes(res, "optimizer")))
+                    objective.load_state_dict(_torch_load(read_bytes(res, "objective")))
+                    start, resumed_from, step = done + 1, done, int(res.attrs["step"])
+            else:
+                group = st.create_run(run, _run_attrs(model, objective, train_data, test_data,
+                                                      config, signature), overwrite=overwrite)
+                hist = group.create_group(S.HISTORY)
+                for m in METRICS:
+                    resumable_array(hist, m, {"epoch": epochs_axis})
+                data_group = group.create_group("data")
+                write_array(data_group, "train_index", train_data.index.numpy(), compress=True)
+                if test_data is not None:
+                    write_array(data_group, "test_index", test_data.index.numpy(), compress=True)
+
+    x_train = train_data.x.to(device=device, dtype=dtype)
+    y_train = train_data.y.to(device)
+    yc_train = train_data.y_clean.to(device)
+    idx_train = train_data.index.to(device)
+
+    def measure(epoch: int, running: float, lr: float, seconds: float) -> dict[str, float]:
+        tr = evaluate(model, train_data, objective, batch_size=config.eval_batch_size)
+        row = {"train_loss": tr["loss"], "train_acc": tr["acc"],
+               "train_loss_clean": tr["loss_clean"], "train_acc_clean": tr["acc_clean"],
+               "test_loss": np.nan, "test_acc": np.nan, "lr": lr,
+               "train_running_loss": running, "epoch_seconds": seconds}
+        if test_data is not None:
+            te = evaluate(model, test_data, objective, batch_size=config.eval_batch_size)
+            row["test_loss"], row["test_acc"] = te["loss_clean"], te["acc_clean"]
+        for k, v in row.items():
+            history[k][epoch] = v
+        return row
+
+    def store(epoch: int, row: dict[str, float], final: bool, step: int) -> None:
+        if path is None:
+            return
+        with Study(path, "a") as st:
+            group = st.run(run)  # type: ignore[arg-type]
+            hist = group[S.HISTORY]
+            for k, v in row.items():
+                ResumableArray(hist[k], hist[k + S.COMPUTED_SUFFIX])[epoch] = v
+            every = config.checkpoint_every
+            if every and (epoch % every == 0 or epoch == config.epochs):
+                append_trajectory(group, model, epoch)
+            res = group.require_group(S.RESUME)
+            write_state(res, model)
+            write_bytes(res, "optimizer", _torch_bytes(optimizer.state_dict()))
+            write_bytes(res, "objective", _torch_bytes(objective.state_dict()))
+            res.attrs["step"] = step
+            res.attrs["epoch"] = epoch
+            group.attrs["epochs_done"] = epoch
+            if final:
+                write_state(group.require_group(S.MODEL), model)
+                group.attrs["status"] = "finished"
+                group.attrs["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+    if start == 0:
+        row = measure(0, np.nan, np.nan, np.nan)
+        store(0, row, final=config.epochs == 0, step=0)
+        if callback:
+            callback(0, row)
+        start = 1
+
+    show = progress if progress is not None else None
+    bar = tqdm(range(start, config.epochs + 1), initial=start - 1, total=config.epochs,
+               desc=f"train {run or ''}".strip(), disable=show is False if show is not None
+               else None, leave=False, unit="epoch")
+    model.train()
+    for epoch in bar:
+        t0 = time.perf_counter()
+        e0 = epoch - 1  # 0-based epoch index used for seeds and the schedule
+        lr = set_lr(optimizer, e0, config)
+        with seeded_torch_global(config.seed, "epoch", e0):
+            objective.on_epoch_start(e0, model, train_data)
+            weights = objective.sampler_weights(e0, train_data)
+            total = torch.zeros((), dtype=torch.float64)
+            count = 0
+            for rows in _batches(len(train_data), config, e0, weights):
+                rows = rows.to(device)
+                batch = Batch(x_train[rows], y_train[rows], yc_train[rows], idx_train[rows])
+                ctx = StepContext(model, optimizer, e0, step, train_data.num_classes)
+                out = objective.training_step(batch, ctx)
+                total += out.loss.double().cpu() * len(rows)
+                count += len(rows)
+                step += 1
+        row = measure(epoch, float(total / max(count, 1)), lr, time.perf_counter() - t0)
+        model.train()
+        store(epoch, row, final=epoch == config.epochs, step=step)
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", acc=f"{row['train_acc']:.3f}",
+                        test=f"{row['test_acc']:.3f}")
+        if callback:
+            callback(epoch, row)
+    bar.close()
+    return TrainResult(model.eval(), history, epochs_axis, run, path, resumed_from, config)

@@ -1,0 +1,33 @@
+"""Helpers shared by the tests: tiny in-memory datasets and fresh interpreters."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from landscape.data._dataset import LabelledDataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def blobs(n: int = 120, dim: int = 4, classes: int = 3, seed: int = 0,
+          name: str = "blobs/train") -> LabelledDataset:
+    """Well-separated Gaussian blobs, built here so these tests need no loader."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = 4.0 * torch.randn(classes, dim, generator=gen)
+    y = torch.arange(n) % classes
+    x = centres[y] + torch.randn(n, dim, generator=gen)
+    return LabelledDataset(x=x, y=y.clone(), y_clean=y.clone(), index=torch.arange(n),
+                           num_classes=classes, name=name)
+
+
+
+def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter with the repository importable."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
