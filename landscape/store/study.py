@@ -5,10 +5,10 @@ as work proceeds so that a killed job loses at most the item in flight.
 
 File locking: HDF5 (>= 1.10) locks a file while a process has it open; a second process that tries
 to open it for writing fails, which :class:`Study` reports as :class:`StudyLockedError`.
-``landscape`` writers therefore open the file only for each short write (an epoch's metrics, one grid point) and
-close it again, so readers such as ``landscape info`` can look in between. Run one writer process
-per file. On file systems without working locks (some NFS mounts) pass ``locking=False`` or set
-``HDF5_USE_FILE_LOCKING=FALSE``, and keep to one writer yourself.
+``landscape`` writers therefore open the file only for each short write (an epoch's metrics,
+one grid point) and close it again, so readers such as ``landscape info`` can look in between.
+Run one writer process per file. On file systems without working locks (some NFS mounts) pass
+``locking=False`` or set ``HDF5_USE_FILE_LOCKING=FALSE``, and keep to one writer yourself.
 """
 
 from __future__ import annotations
