@@ -16,14 +16,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def blobs(n: int = 120, dim: int = 4, classes: int = 3, seed: int = 0,
           name: str = "blobs/train") -> LabelledDataset:
-    """Well-separated Gaussian blobs, built here so these tests need no loader."""
+    """Well-separated Gaussian blobs (fixed centres; ``seed`` draws the samples), built here so
+    these tests need no loader."""
+    centres = 4.0 * torch.randn(classes, dim, generator=torch.Generator().manual_seed(1234))
     gen = torch.Generator().manual_seed(seed)
-    centres = 4.0 * torch.randn(classes, dim, generator=gen)
     y = torch.arange(n) % classes
     x = centres[y] + torch.randn(n, dim, generator=gen)
     return LabelledDataset(x=x, y=y.clone(), y_clean=y.clone(), index=torch.arange(n),
                            num_classes=classes, name=name)
-
 
 
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -102,12 +102,11 @@ def load_model(path: str | os.PathLike[str], run: str, *, model: ModelSource = N
             state = read_state(group[S.MODEL])
             expected = attrs.get("param_hash")
     net = _instantiate(model, attrs, path, run)
+    stored_dtype = getattr(torch, str(attrs.get("dtype", "")), None)
+    if dtype is None and isinstance(stored_dtype, torch.dtype) and stored_dtype.is_floating_point:
+        dtype = stored_dtype
     if dtype is not None:
         net = net.to(dtype=dtype)
-    else:
-        stored = state[next(iter(dict(net.named_parameters())))] if state else None
-        if stored is not None and stored.is_floating_point():
-            net = net.to(dtype=stored.dtype)
     load_state_into(net, state)
     if verify and expected and param_hash(net) != expected:
         raise StoreError(f"weights of run {run!r} do not match their stored hash: the file may "

@@ -1,0 +1,84 @@
+"""The command line: train/info/demo/objectives end to end, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from landscape.cli import main
+from landscape.store import Study, load_model
+from tests.helpers import run_python
+
+
+def test_train_then_info_then_resume_skips(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.h5"
+    args = ["train", "--dataset", "gaussian-mixture", "--epochs", "3", "--width", "8",
+            "--label-noise", "symmetric:0.2", "--objective", "ce", "--objective-param",
+            "temperature=2", "--out", str(out), "--run", "gm", "--quiet",
+            "--plot", str(tmp_path / "c.png")]
+    assert main(args) == 0
+    assert "gm: trained" in capsys.readouterr().out
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    with Study(out) as study:
+        attrs = study.run_attrs("gm")
+        assert attrs["transforms"][0]["kind"] == "symmetric_noise"
+        assert attrs["objective_params"] == {"temperature": 2}
+        h = study.run("gm")["history"]
+        assert not np.array_equal(h["train_acc"][()], h["train_acc_clean"][()])
+    assert main(args) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert main(["info", str(out), "--tree"]) == 0
+    text = capsys.readouterr().out
+    assert "gm: finished (3/3 epochs)" in text and "/runs/gm/history/train_loss" in text
+    assert load_model(out, "gm") is not None
+
+
+def test_objectives_lists_names_and_parameters(capsys) -> None:
+    assert main(["objectives"]) == 0
+    text = capsys.readouterr().out
+    assert "ce" in text and "temperature=1.0" in text and "mse" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent/fm"], "/nonexistent/fm"),
+    (["train", "--dataset", "nope"], "unknown dataset"),
+    (["train", "--dataset", "gaussian-mixture", "--objective", "nope"], "unknown objective"),
+    (["train", "--dataset", "gaussian-mixture", "--label-noise", "sym"], "KIND:NUMBER"),
+    (["info", "/nonexistent/file.h5"], "no study file"),
+])
+def test_errors_are_one_line_with_exit_status_2(argv: list[str], message: str, tmp_path: Path,
+                                               capsys) -> None:
+    assert main([*argv, *(["--out", str(tmp_path / "o.h5")] if argv[0] == "train" else [])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_foreign_file_through_the_console_script(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = 1
+    proc = run_python("import sys; from landscape.cli import main; sys.exit(main())", "info",
+                      str(path))
+    assert proc.returncode == 2
+    assert "not a landscape study" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_python_dash_m_and_version() -> None:
+    proc = run_python("import runpy, sys; sys.argv = ['landscape', '--version']; "
+                      "runpy.run_module('landscape', run_name='__main__')")
+    assert proc.returncode == 0 and "landscape 0.1.0" in proc.stdout
+
+
+def test_demo_quick_writes_study_and_figure(tmp_path: Path, capsys) -> None:
+    out, figs = tmp_path / "demo.h5", tmp_path / "figs"
+    assert main(["demo", "--quick", "--epochs", "2", "--out", str(out), "--figures", str(figs),
+                 "--quiet"]) == 0
+    assert (figs / "demo_training.png").stat().st_size > 10_000
+    with Study(out) as study:
+        assert study.runs() == ["mlp-ce-seed0", "mlp-ce-seed1", "mlp-mse-seed0",
+                                "mlp-mse-seed1"]
+        assert all(study.run_attrs(r)["status"] == "finished" for r in study.runs())
+        assert study.run_attrs("mlp-ce-seed0")["dataset_id"] == "digits/train"
