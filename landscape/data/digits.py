@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,15 +21,32 @@ DIGITS_NUM_SAMPLES = 1797
 """Size of the whole digits dataset (UCI optical recognition of handwritten digits, test part)."""
 
 
+@functools.lru_cache(maxsize=1)
 def _load_raw() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
+    """Images ``[1797, 8, 8]`` (0..16) and labels, read once per process.
+
+    The CSV that scikit-learn ships (``sklearn/datasets/data/digits.csv.gz``) is read directly,
+    which avoids importing scikit-learn (seconds); ``load_digits()`` is the fallback.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
         raise DataNotFoundError(
             "the digits dataset ships with scikit-learn, which is not installed: "
-            "`pip install scikit-learn` (or `pip install landscape[digits]`)") from None
-    bunch = load_digits()
-    return np.asarray(bunch.images), np.asarray(bunch.target)
+            "`pip install scikit-learn` (or `pip install landscape[digits]`)")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+    try:
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float64)
+        if table.shape != (DIGITS_NUM_SAMPLES, 65):
+            raise ValueError(f"unexpected shape {table.shape}")
+        images, target = table[:, :64].reshape(-1, 8, 8), table[:, 64].astype(np.int64)
+    except (OSError, ValueError):
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        images, target = np.asarray(bunch.images), np.asarray(bunch.target)
+    images.setflags(write=False)
+    target.setflags(write=False)
+    return images, target
 
 
 def digits_split_indices(labels: np.ndarray, split: Split, *, seed: int = 0,

@@ -11,14 +11,7 @@ from matplotlib.figure import Figure
 from landscape.plot._style import plt, save
 from landscape.store import Study
 from landscape.store import _schema as S
-
-
-def read_history(path: str | os.PathLike[str], run: str) -> dict[str, np.ndarray]:
-    """Per-epoch metrics of ``run`` (``{"epoch": ..., "train_loss": ..., ...}``; NaN where an
-    epoch has not been computed yet)."""
-    with Study(path) as study:
-        hist = study.run(run)[S.HISTORY]
-        return {k: ds[()] for k, ds in hist.items() if not k.endswith(S.COMPUTED_SUFFIX)}
+from landscape.store.reader import read_history
 
 
 def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = None, *,

@@ -19,12 +19,42 @@ from landscape.store.models import (
     write_state,
 )
 from landscape.store.provenance import environment, model_provenance, param_hash
+from landscape.store.reader import (
+    list_runs,
+    read_arrays,
+    read_group_attrs,
+    read_history,
+    run_attrs,
+)
 from landscape.store.results import StorableResult, load_result, save_result
 from landscape.store.study import Study, decode_attr, read_attrs, write_attrs
 
 __all__ = [
-    "INDEX_CONVENTION", "SCHEMA_VERSION", "ResumableArray", "StorableResult", "Study",
-    "append_trajectory", "decode_attr", "environment", "load_model", "load_result",
-    "load_state_into", "model_provenance", "param_hash", "read_attrs", "read_bytes", "read_state",
-    "resumable_array", "save_result", "write_array", "write_attrs", "write_bytes", "write_state",
+    "INDEX_CONVENTION",
+    "SCHEMA_VERSION",
+    "ResumableArray",
+    "StorableResult",
+    "Study",
+    "append_trajectory",
+    "decode_attr",
+    "environment",
+    "list_runs",
+    "load_model",
+    "load_result",
+    "load_state_into",
+    "model_provenance",
+    "param_hash",
+    "read_arrays",
+    "read_attrs",
+    "read_bytes",
+    "read_group_attrs",
+    "read_history",
+    "read_state",
+    "resumable_array",
+    "run_attrs",
+    "save_result",
+    "write_array",
+    "write_attrs",
+    "write_bytes",
+    "write_state",
 ]

@@ -25,9 +25,10 @@ class ResumableArray:
     an HDF5 dimension scale in the same group. Use :func:`resumable_array` to create or reopen one.
     """
 
-    def __init__(self, dataset: h5py.Dataset, mask: h5py.Dataset) -> None:
+    def __init__(self, dataset: h5py.Dataset, mask: h5py.Dataset, *, flush: bool = True) -> None:
         self.dataset = dataset
         self.mask = mask
+        self.flush = flush
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -43,8 +44,11 @@ class ResumableArray:
         return self.dataset.parent[axis][()]
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        """Write value(s) and mark them computed; flushed to disk unless ``flush=False``."""
         self.dataset[index] = value
         self.mask[index] = True
+        if self.flush:
+            self.dataset.file.flush()
 
     def __getitem__(self, index: Any) -> np.ndarray:
         return self.dataset[index]
@@ -69,7 +73,7 @@ class ResumableArray:
 
 def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[float] | np.ndarray],
                     *, trailing: Sequence[int] = (), dtype: Any = np.float64,
-                    attrs: Mapping[str, Any] | None = None) -> ResumableArray:
+                    attrs: Mapping[str, Any] | None = None, flush: bool = True) -> ResumableArray:
     """Create (or reopen, checking it matches) a resumable array in ``group``.
 
     Args:
@@ -81,6 +85,8 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
             index; the mask covers only the named axes.
         dtype: floating dtype of the values (NaN-filled).
         attrs: extra attributes recorded on the dataset (units, settings).
+        flush: flush the file after every write (a killed process then loses only the value in
+            flight); turn off when writing many tiny values in a tight loop and flush yourself.
     """
     shape = tuple(len(v) for v in axes.values())
     full = shape + tuple(int(t) for t in trailing)
@@ -100,7 +106,7 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
             raise StoreError(f"{group.name}/{name} exists with shape {ds.shape} and axes "
                              f"{read_attrs(ds).get('axes')}, not {full} and {list(axes)}; "
                              "use another name or overwrite it")
-        return ResumableArray(ds, group[mask_name])
+        return ResumableArray(ds, group[mask_name], flush=flush)
     ds = group.create_dataset(name, shape=full, dtype=dtype, fillvalue=np.nan)
     mask = group.create_dataset(mask_name, shape=shape, dtype=bool, fillvalue=False)
     for k, axis in enumerate(axes):
@@ -109,7 +115,7 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
         mask.dims[k].attach_scale(group[axis])
     write_attrs(ds, {"axes": list(axes), "index_convention": S.INDEX_CONVENTION,
                      **(attrs or {})})
-    return ResumableArray(ds, mask)
+    return ResumableArray(ds, mask, flush=flush)
 
 
 def write_array(group: h5py.Group, name: str, data: Any, *,

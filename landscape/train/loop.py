@@ -264,7 +264,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             group = st.run(run)  # type: ignore[arg-type]
             hist = group[S.HISTORY]
             for k, v in row.items():
-                ResumableArray(hist[k], hist[k + S.COMPUTED_SUFFIX])[epoch] = v
+                ResumableArray(hist[k], hist[k + S.COMPUTED_SUFFIX], flush=False)[epoch] = v
             every = config.checkpoint_every
             if every and (epoch % every == 0 or epoch == config.epochs):
                 append_trajectory(group, model, epoch)
@@ -277,6 +277,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             group.attrs["epochs_done"] = epoch
             if final:
                 write_state(group.require_group(S.MODEL), model)
+                group.attrs["param_hash"] = group[S.MODEL].attrs["param_hash"]
                 group.attrs["status"] = "finished"
                 group.attrs["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 

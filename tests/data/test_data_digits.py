@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
+import importlib.util
 
 import numpy as np
 import pytest
@@ -74,6 +75,13 @@ def test_bad_arguments():
 
 
 def test_missing_scikit_learn_says_how_to_install(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    with pytest.raises(DataNotFoundError, match="pip install scikit-learn"):
-        digits("train")
+    module = importlib.import_module("landscape.data.digits")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real(name, *a))
+    module._load_raw.cache_clear()
+    try:
+        with pytest.raises(DataNotFoundError, match="pip install scikit-learn"):
+            digits("train")
+    finally:
+        module._load_raw.cache_clear()

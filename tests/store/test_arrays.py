@@ -58,8 +58,7 @@ from landscape.store import Study, resumable_array
 with Study(sys.argv[1], "a") as study:
     arr = resumable_array(study.file.require_group("m"), "v", {"i": np.arange(1000)})
     for (i,) in arr.pending():
-        arr[i] = i * 0.5
-        study.flush()
+        arr[i] = i * 0.5  # flushed by the array itself
         if i == 40:
             os.kill(os.getpid(), signal.SIGKILL)
 """

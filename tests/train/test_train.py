@@ -173,7 +173,7 @@ def test_non_finite_loss_is_a_clear_error(data) -> None:
 
 
 def test_bad_arguments(data, study_path: Path) -> None:
-    train_data, test_data = data
+    train_data, _ = data
     with pytest.raises(ConfigError, match="both study= and run="):
         train(_model(), get("ce"), train_data, study=study_path)
     with pytest.raises(ConfigError, match="differ"):
