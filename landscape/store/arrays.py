@@ -120,10 +120,22 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
 
 def write_array(group: h5py.Group, name: str, data: Any, *,
                 attrs: Mapping[str, Any] | None = None, compress: bool = False) -> h5py.Dataset:
-    """Write (replacing) a complete array, with optional gzip compression and attributes."""
-    if name in group:
-        del group[name]
+    """Write a complete array, replacing any previous value of ``group/name``.
+
+    An existing dataset of the same shape and dtype is overwritten in place: HDF5 does not reclaim
+    the space of deleted datasets, so rewriting (say) the resume state every epoch must not
+    delete and recreate it. ``compress`` (gzip) suits large, compressible arrays; trained weights
+    are nearly incompressible, so model states are stored uncompressed.
+    """
     arr = np.asarray(data)
+    if name in group:
+        old = group[name]
+        if isinstance(old, h5py.Dataset) and old.shape == arr.shape and old.dtype == arr.dtype:
+            old[...] = arr
+            if attrs:
+                write_attrs(old, attrs)
+            return old
+        del group[name]
     kwargs: dict[str, Any] = {}
     if compress and arr.size > 1024:
         kwargs = {"compression": "gzip", "compression_opts": 4, "chunks": True}
@@ -134,10 +146,18 @@ def write_array(group: h5py.Group, name: str, data: Any, *,
 
 
 def write_bytes(group: h5py.Group, name: str, payload: bytes) -> None:
-    """Store an opaque byte string (e.g. ``torch.save`` output) as a scalar dataset."""
-    if name in group:
-        del group[name]
-    group.create_dataset(name, data=np.void(payload))
+    """Store an opaque byte string (e.g. ``torch.save`` output) as a resizable ``uint8`` array,
+    rewritten in place on later calls (no space is leaked in the file)."""
+    data = np.frombuffer(payload, dtype=np.uint8)
+    ds = group.get(name)
+    if not isinstance(ds, h5py.Dataset) or ds.maxshape != (None,) or ds.dtype != np.uint8:
+        if ds is not None:
+            del group[name]
+        ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8,
+                                  chunks=(1 << 16,))
+    ds.resize((data.size,))
+    ds[:] = data
+    ds.attrs["num_bytes"] = data.size
 
 
 def read_bytes(group: h5py.Group, name: str) -> bytes:

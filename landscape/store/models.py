@@ -24,20 +24,20 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
-def write_state(group: h5py.Group, model: nn.Module) -> None:
+def write_state(group: h5py.Group, model: nn.Module, *, provenance: bool = True) -> None:
     """Write ``model``'s parameters and buffers into ``group/parameters`` and ``group/buffers``,
-    each dataset named after its ``named_parameters()``/``named_buffers()`` key, plus the model's
-    provenance (class, constructor arguments, sizes, hash) as attributes of ``group``."""
-    for sub in (S.PARAMETERS, S.BUFFERS):
-        if sub in group:
-            del group[sub]
-    params = group.create_group(S.PARAMETERS)
-    for name, p in model.named_parameters():
-        write_array(params, name, _to_numpy(p), compress=True)
-    buffers = group.create_group(S.BUFFERS)
-    for name, b in model.named_buffers():
-        write_array(buffers, name, _to_numpy(b))
-    write_attrs(group, model_provenance(model))
+    each dataset named after its ``named_parameters()``/``named_buffers()`` key, plus (with
+    ``provenance``) the model's class, constructor arguments, sizes and hash as attributes of
+    ``group``. Existing datasets are overwritten in place."""
+    for sub, tensors in ((S.PARAMETERS, dict(model.named_parameters())),
+                         (S.BUFFERS, dict(model.named_buffers()))):
+        holder = group.require_group(sub)
+        for stale in set(holder) - set(tensors):
+            del holder[stale]
+        for name, t in tensors.items():
+            write_array(holder, name, _to_numpy(t))  # in place when it exists already
+    if provenance:  # string attributes live in the global heap, which rewrites would leak
+        write_attrs(group, model_provenance(model))
 
 
 def read_state(group: h5py.Group) -> dict[str, torch.Tensor]:
@@ -155,7 +155,7 @@ def append_trajectory(group: h5py.Group, model: nn.Module, epoch: int) -> None:
             arr = _to_numpy(t)
             ds = holder.create_dataset(name, shape=(0, *arr.shape), maxshape=(None, *arr.shape),
                                        dtype=arr.dtype, chunks=(1, *arr.shape) if arr.ndim else
-                                       (64,), compression="gzip" if arr.size > 1024 else None)
+                                       (64,))
             ds.dims[0].attach_scale(traj["epoch"])
     epochs = traj["epoch"]
     hits = np.flatnonzero(epochs[()] == epoch)

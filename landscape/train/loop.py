@@ -269,7 +269,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             if every and (epoch % every == 0 or epoch == config.epochs):
                 append_trajectory(group, model, epoch)
             res = group.require_group(S.RESUME)
-            write_state(res, model)
+            write_state(res, model, provenance=False)
             write_bytes(res, "optimizer", _torch_bytes(optimizer.state_dict()))
             write_bytes(res, "objective", _torch_bytes(objective.state_dict()))
             res.attrs["step"] = step

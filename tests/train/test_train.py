@@ -222,3 +222,13 @@ def test_sampler_weights_hook_is_honoured(data) -> None:
 def test_blobs_helper_is_separable() -> None:
     d = blobs(30)
     assert d.class_counts.tolist() == [10, 10, 10]
+
+
+def test_rewriting_the_resume_state_does_not_grow_the_file(data, tmp_path: Path) -> None:
+    sizes = []
+    for epochs in (2, 12):
+        path = tmp_path / f"{epochs}.h5"
+        train(_model(), get("ce"), *data, TrainConfig(epochs=epochs), study=path, run="r",
+              progress=False)
+        sizes.append(path.stat().st_size)
+    assert sizes[1] < 1.2 * sizes[0], sizes
