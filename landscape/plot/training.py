@@ -13,10 +13,14 @@ from landscape.store import Study
 from landscape.store import _schema as S
 from landscape.store.reader import read_history
 
+ERROR_FLOOR = 1e-3
+"""Errors are drawn no lower than this, so that a zero error stays on the log scale."""
+
 
 def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = None, *,
                     out: str | os.PathLike[str] | None = None, title: str | None = None) -> Figure:
-    """Plot loss (log scale) and accuracy against epoch, train solid and test dashed.
+    """Plot loss and error (1 − accuracy), both on log scales, against epoch; train solid, test
+    dashed, training error on the clean labels dotted when the labels are noisy.
 
     Args:
         path: study file.
@@ -30,24 +34,30 @@ def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = N
     with Study(path) as study:
         names = list(runs) if runs is not None else [
             r for r in study.runs() if S.HISTORY in study.run(r)]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    def err(acc: np.ndarray) -> np.ndarray:
+        return np.maximum(1.0 - acc, ERROR_FLOOR)
+
     for k, run in enumerate(names):
         h = read_history(path, run)
         c = colors[k % len(colors)]
         ep = h["epoch"]
         ax_loss.plot(ep, h["train_loss"], color=c, label=f"{run} train")
-        ax_acc.plot(ep, h["train_acc"], color=c, label=f"{run} train")
+        ax_err.plot(ep, err(h["train_acc"]), color=c, label=f"{run} train")
         if np.isfinite(h["test_loss"]).any():
             ax_loss.plot(ep, h["test_loss"], color=c, ls="--", label=f"{run} test")
-            ax_acc.plot(ep, h["test_acc"], color=c, ls="--", label=f"{run} test")
+            ax_err.plot(ep, err(h["test_acc"]), color=c, ls="--", label=f"{run} test")
         if not np.allclose(h["train_acc"], h["train_acc_clean"], equal_nan=True):
-            ax_acc.plot(ep, h["train_acc_clean"], color=c, ls=":", label=f"{run} train (clean)")
+            ax_err.plot(ep, err(h["train_acc_clean"]), color=c, ls=":",
+                        label=f"{run} train (clean labels)")
     ax_loss.set(xlabel="epoch", ylabel="loss (objective, per sample)", yscale="log")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=7, loc="lower right", ncol=1 if len(names) < 5 else 2)
+    ax_err.set(xlabel="epoch", ylabel=f"error = 1 − accuracy (floored at {ERROR_FLOOR:g})",
+               yscale="log")
+    for ax in (ax_loss, ax_err):
+        ax.grid(alpha=0.3, which="both")
+    ax_err.legend(fontsize=7, loc="upper right", ncol=1 if len(names) < 5 else 2)
     fig.suptitle(title or os.path.basename(str(path)))
     fig.tight_layout()
     if out is not None:
