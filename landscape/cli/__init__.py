@@ -24,6 +24,9 @@ def make_parser() -> argparse.ArgumentParser:
         description="Loss-landscape analysis: train networks under objectives into HDF5 studies "
                     "and measure the minima they reach.")
     parser.add_argument("--version", action="version", version=f"landscape {__version__}")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for torch (default: torch's choice); use 1 when "
+                             "running several jobs side by side on few cores")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in SUBCOMMANDS:
@@ -34,6 +37,10 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m landscape``."""
     args = make_parser().parse_args(argv)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     try:
         return int(args.func(args) or 0)
     except LandscapeError as err:

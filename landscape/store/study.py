@@ -3,8 +3,9 @@
 A *study* holds many *runs* (trained models) and, for each, many *measurements*. Files are written
 as work proceeds so that a killed job loses at most the item in flight.
 
-File locking: HDF5 (>= 1.10) locks a file while a process has it open; a second process that tries
-to open it for writing fails, which :class:`Study` reports as :class:`StudyLockedError`.
+File locking: HDF5 (>= 1.10) locks a file while a process has it open; another process that tries
+to open it for writing (or to read it while it is being written) is refused. :class:`Study` waits
+and retries for a while (``lock_timeout``), then raises :class:`StudyLockedError`.
 ``landscape`` writers therefore open the file only for each short write (an epoch's metrics,
 one grid point) and close it again, so readers such as ``landscape info`` can look in between.
 Run one writer process per file. On file systems without working locks (some NFS mounts) pass
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -63,7 +65,7 @@ def write_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
         obj.attrs[key] = to_attr(value)
 
 
-def _open(path: Path, mode: Mode, locking: bool | None) -> h5py.File:
+def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> h5py.File:
     kwargs: dict[str, Any] = {} if locking is None else {"locking": locking}
     if mode == "r" and not path.exists():
         raise StoreError(f"no study file at {path}: check the path, or create one with "
@@ -74,17 +76,23 @@ def _open(path: Path, mode: Mode, locking: bool | None) -> h5py.File:
     if path.exists() and path.stat().st_size == 0 and mode != "w":
         raise NotAStudyFileError(f"{path} is empty (0 bytes): not a study file; delete it and "
                                  "rerun to create a new study")
-    try:
-        return h5py.File(path, mode, **kwargs)
-    except OSError as err:
-        text = str(err)
-        if "unable to lock" in text.lower() or "file locking" in text.lower():
-            raise StudyLockedError(
-                f"{path} is open for writing in another process (HDF5 file lock): run one writer "
-                "at a time; on file systems without locks use HDF5_USE_FILE_LOCKING=FALSE"
-            ) from err
-        raise NotAStudyFileError(f"{path} cannot be opened as HDF5 (corrupt or truncated?): "
-                                 f"{text}") from err
+    deadline = time.monotonic() + lock_timeout
+    delay = 0.02
+    while True:
+        try:
+            return h5py.File(path, mode, **kwargs)
+        except OSError as err:
+            text = str(err).lower()
+            if "unable to lock" not in text and "file locking" not in text:
+                raise NotAStudyFileError(f"{path} cannot be opened as HDF5 (corrupt or "
+                                         f"truncated?): {err}") from err
+            if time.monotonic() >= deadline:
+                raise StudyLockedError(
+                    f"{path} is held open by another process (HDF5 file lock) and stayed so for "
+                    f"{lock_timeout:g} s: run one writer at a time; on file systems without "
+                    "locks use HDF5_USE_FILE_LOCKING=FALSE") from err
+            time.sleep(delay)  # readers and writers hold the file only briefly: wait and retry
+            delay = min(2 * delay, 0.5)
 
 
 class Study:
@@ -92,6 +100,9 @@ class Study:
 
     Opening checks that the file is ours (root attribute ``format == "landscape-study"``) and not of
     a newer schema; a new or empty file opened for writing gets the root provenance attributes.
+    While another process holds the file (HDF5 lock), opening waits and retries for up to
+    ``lock_timeout`` seconds before raising :class:`StudyLockedError`: a reader such as
+    ``landscape info`` looking in while a training job writes delays the job, never kills it.
 
     Example:
         >>> import tempfile, os
@@ -103,12 +114,12 @@ class Study:
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: Mode = "r", *,
-                 locking: bool | None = None) -> None:
+                 locking: bool | None = None, lock_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.mode = mode
         if mode != "r":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = _open(self.path, mode, locking)
+        self.file = _open(self.path, mode, locking, lock_timeout)
         try:
             self._check_or_init()
         except BaseException:

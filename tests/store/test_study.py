@@ -102,8 +102,26 @@ def test_second_writer_gets_a_clear_lock_error(study_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         t0 = time.monotonic()
         with pytest.raises(StudyLockedError, match="one writer"):
-            Study(study_path, "a")
-        assert time.monotonic() - t0 < 20
+            Study(study_path, "a", lock_timeout=1.0)
+        assert 1.0 <= time.monotonic() - t0 < 20
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_writer_waits_for_a_brief_reader(study_path: Path) -> None:
+    with Study(study_path, "a"):
+        pass
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'r'); "
+         "print('open', flush=True); time.sleep(1.5); f.close()", str(study_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        t0 = time.monotonic()
+        with Study(study_path, "a", lock_timeout=20) as study:
+            study.create_run("after-reader")
+        assert time.monotonic() - t0 < 15
+    finally:
+        reader.kill()
+        reader.wait()
