@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -91,37 +93,34 @@ def test_missing_file_and_missing_run(study_path: Path) -> None:
             study.create_run("a/b")
 
 
-def test_second_writer_gets_a_clear_lock_error(study_path: Path) -> None:
-    with Study(study_path, "a"):
+@contextlib.contextmanager
+def _held_open(path: Path, mode: str, seconds: float) -> Iterator[None]:
+    """Another process holds ``path`` open in ``mode`` for ``seconds`` (from when we resume)."""
+    with Study(path, "a"):
         pass
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'a'); "
-         "print('open', flush=True); time.sleep(30)", str(study_path)],
-        stdout=subprocess.PIPE, text=True)
+        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], sys.argv[2]);"
+         " print('open', flush=True); time.sleep(float(sys.argv[3])); f.close()",
+         str(path), mode, str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
-        t0 = time.monotonic()
-        with pytest.raises(StudyLockedError, match="one writer"):
-            Study(study_path, "a", lock_timeout=1.0)
-        assert 1.0 <= time.monotonic() - t0 < 20
+        yield
     finally:
         holder.kill()
         holder.wait()
 
 
+def test_second_writer_gets_a_clear_lock_error(study_path: Path) -> None:
+    with _held_open(study_path, "a", 30):
+        t0 = time.monotonic()
+        with pytest.raises(StudyLockedError, match="one writer"):
+            Study(study_path, "a", lock_timeout=1.0)
+        assert 1.0 <= time.monotonic() - t0 < 20
+
+
 def test_a_writer_waits_for_a_brief_reader(study_path: Path) -> None:
-    with Study(study_path, "a"):
-        pass
-    reader = subprocess.Popen(
-        [sys.executable, "-c", "import h5py, sys, time; f = h5py.File(sys.argv[1], 'r'); "
-         "print('open', flush=True); time.sleep(1.5); f.close()", str(study_path)],
-        stdout=subprocess.PIPE, text=True)
-    try:
-        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+    with _held_open(study_path, "r", 1.5):
         t0 = time.monotonic()
         with Study(study_path, "a", lock_timeout=20) as study:
             study.create_run("after-reader")
         assert time.monotonic() - t0 < 15
-    finally:
-        reader.kill()
-        reader.wait()
