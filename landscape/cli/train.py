@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from landscape.cli._common import (
     add_data_arguments,
@@ -43,13 +44,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def parameters_of(name: str, parameters: Any) -> dict[str, Any]:
+    """The objective's parameters, or none for an unknown name (``get`` then says what exists)."""
+    try:
+        return parameters(name)
+    except KeyError:
+        return {}
+
+
 def main(args: argparse.Namespace) -> int:
-    from landscape.objectives import get
+    from landscape.objectives import get, parameters
     from landscape.plot import training_curves
     from landscape.train import TrainConfig, train
 
     train_data, test_data = load_data(args)
-    objective = get(args.objective, **key_values(args.objective_param, "--objective-param"))
+    params = key_values(args.objective_param, "--objective-param")
+    if "class_counts" in parameters_of(args.objective, parameters) and "class_counts" not in params:
+        params["class_counts"] = train_data.class_counts.tolist()  # the observed training prior
+    objective = get(args.objective, **params)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                          schedule=args.schedule, seed=args.seed,

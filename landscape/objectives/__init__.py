@@ -12,11 +12,40 @@ from typing import Any
 from landscape.errors import ConfigError
 from landscape.objectives.base import Batch, LossObjective, Objective, StepContext, StepOutput
 from landscape.objectives.basic import CrossEntropy, MeanSquaredError
+from landscape.objectives.ce_variants import FocalLoss, LabelSmoothing
+from landscape.objectives.long_tail import (
+    LogitAdjustedLoss,
+    balanced_accuracy,
+    posthoc_logit_adjustment,
+)
+from landscape.objectives.margin import (
+    CrammerSingerHinge,
+    Perceptron,
+    RescaledSquareLoss,
+    WestonWatkinsHinge,
+)
+from landscape.objectives.noisy_labels import (
+    IMAE,
+    GeneralizedCrossEntropy,
+    SymmetricCrossEntropy,
+    TruncatedGCE,
+)
 
 REGISTRY: dict[str, type[Objective]] = {
     "ce": CrossEntropy,
     "cross-entropy": CrossEntropy,
     "mse": MeanSquaredError,
+    "mse_rescaled": RescaledSquareLoss,
+    "hinge_ww": WestonWatkinsHinge,
+    "hinge_cs": CrammerSingerHinge,
+    "perceptron": Perceptron,
+    "label_smoothing": LabelSmoothing,
+    "focal": FocalLoss,
+    "gce": GeneralizedCrossEntropy,
+    "gce_truncated": TruncatedGCE,
+    "sce": SymmetricCrossEntropy,
+    "imae": IMAE,
+    "logit_adjusted": LogitAdjustedLoss,
 }
 
 
@@ -55,5 +84,9 @@ def parameters(name: str) -> dict[str, Any]:
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-__all__ = ["REGISTRY", "Batch", "CrossEntropy", "LossObjective", "MeanSquaredError", "Objective",
-           "StepContext", "StepOutput", "available", "get", "parameters", "register"]
+__all__ = ["IMAE", "REGISTRY", "Batch", "CrammerSingerHinge", "CrossEntropy", "FocalLoss",
+           "GeneralizedCrossEntropy", "LabelSmoothing", "LogitAdjustedLoss", "LossObjective",
+           "MeanSquaredError", "Objective", "Perceptron", "RescaledSquareLoss", "StepContext",
+           "StepOutput", "SymmetricCrossEntropy", "TruncatedGCE", "WestonWatkinsHinge",
+           "available", "balanced_accuracy", "get", "parameters", "posthoc_logit_adjustment",
+           "register"]

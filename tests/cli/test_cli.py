@@ -82,3 +82,15 @@ def test_demo_quick_writes_study_and_figure(tmp_path: Path, capsys) -> None:
                                 "mlp-mse-seed1"]
         assert all(study.run_attrs(r)["status"] == "finished" for r in study.runs())
         assert study.run_attrs("mlp-ce-seed0")["dataset_id"] == "digits/train"
+
+
+def test_train_fills_class_counts_for_logit_adjustment(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "lt.h5"
+    assert main(["train", "--dataset", "digits", "--long-tail", "exp:10", "--epochs", "1",
+                 "--objective", "logit_adjusted", "--out", str(out), "--run", "la",
+                 "--quiet"]) == 0
+    with Study(out) as study:
+        attrs = study.run_attrs("la")
+        counts = attrs["objective_params"]["class_counts"]
+        assert counts == attrs["dataset"]["class_counts"]
+        assert (counts[0], counts[-1]) == (130, 13)  # smallest digits class 130, IF 10
