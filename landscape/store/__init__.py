@@ -21,6 +21,7 @@ from landscape.store.models import (
 from landscape.store.provenance import environment, model_provenance, param_hash
 from landscape.store.reader import (
     list_runs,
+    load_run_data,
     read_arrays,
     read_group_attrs,
     read_history,
@@ -41,6 +42,7 @@ __all__ = [
     "list_runs",
     "load_model",
     "load_result",
+    "load_run_data",
     "load_state_into",
     "model_provenance",
     "param_hash",

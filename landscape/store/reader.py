@@ -7,7 +7,7 @@ training job writes to the same file between its epochs.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import h5py
 import numpy as np
@@ -15,6 +15,9 @@ import numpy as np
 from landscape.errors import StoreError
 from landscape.store import _schema as S
 from landscape.store.study import Study, read_attrs
+
+if TYPE_CHECKING:
+    from landscape.data import LabelledDataset
 
 PathLike = str | os.PathLike[str]
 
@@ -53,3 +56,26 @@ def read_history(path: PathLike, run: str) -> dict[str, np.ndarray]:
     epoch is not computed yet; index 0 is the initialisation)."""
     arrays = read_arrays(path, f"{S.RUNS}/{run}/{S.HISTORY}")
     return {k: v for k, v in arrays.items() if not k.endswith(S.COMPUTED_SUFFIX)}
+
+
+def load_run_data(path: PathLike, run: str, split: Literal["train", "test"] = "train", *,
+                  data_dir: PathLike | None = None) -> LabelledDataset:
+    """Rebuild the training (or test) set of ``run`` from its recorded provenance.
+
+    The source is loaded again and the recorded transforms (label noise, long tail, subsets) are
+    re-applied with their seeds; the result is checked against the stored size and hash of the
+    sample indices, so a measurement sees exactly the data the model was trained on.
+
+    Args:
+        path: study file.
+        run: run name.
+        split: ``"train"`` or ``"test"``.
+        data_dir: where the dataset's files are now, if they moved since training.
+    """
+    from landscape.data import rebuild
+
+    key = {"train": "dataset", "test": "test_dataset"}[split]
+    description = run_attrs(path, run).get(key)
+    if not isinstance(description, dict):
+        raise StoreError(f"run {run!r} in {path} records no {split} dataset to rebuild")
+    return rebuild(description, data_dir=data_dir)

@@ -94,3 +94,20 @@ def test_train_fills_class_counts_for_logit_adjustment(tmp_path: Path, capsys) -
         counts = attrs["objective_params"]["class_counts"]
         assert counts == attrs["dataset"]["class_counts"]
         assert (counts[0], counts[-1]) == (130, 13)  # smallest digits class 130, IF 10
+
+
+def test_a_runs_data_is_rebuilt_from_its_provenance(tmp_path: Path) -> None:
+    from landscape.store import load_run_data
+
+    out = tmp_path / "s.h5"
+    assert main(["train", "--dataset", "digits", "--subset", "300", "--label-noise",
+                 "pairflip:0.3", "--epochs", "1", "--out", str(out), "--run", "r",
+                 "--quiet"]) == 0
+    train_data = load_run_data(out, "r")
+    test_data = load_run_data(out, "r", "test")
+    assert len(train_data) == 300 and len(test_data) == 449
+    assert [t["kind"] for t in train_data.transforms] == ["subset", "pairflip_noise"]
+    with Study(out) as study:
+        np.testing.assert_array_equal(study.run("r")["data/train_index"][()],
+                                      train_data.index.numpy())
+    assert (train_data.y != train_data.y_clean).sum() == 90
