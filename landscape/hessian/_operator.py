@@ -1,0 +1,449 @@
+"""The common machinery of the curvature operators (private).
+
+:class:`CurvatureOperator` holds the model, the loss and the data, selects the parameters, checks
+determinism, validates vectors, counts products, and owns the **one loop over batches**
+(:meth:`CurvatureOperator._sum_over_batches`). Subclasses only say how to multiply one batch's
+curvature by a block of tangents. A data-parallel version wraps that one loop with an all-reduce
+of the weighted sum and of the sample count; nothing else changes.
+
+:class:`MatrixOperator` wraps an explicit symmetric matrix in the same interface, so every
+estimator in :mod:`landscape.hessian` can be run (and tested) on a dense matrix.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from landscape.errors import ConfigError, NonDeterministicError
+from landscape.hessian import _checks, _data
+from landscape.hessian._data import Batch, ParamSelection
+
+LossFn = Callable[[Any, Any], torch.Tensor]
+
+
+@runtime_checkable
+class LinearOperator(Protocol):
+    """What the estimators need: a symmetric ``P × P`` operator applied to ``[P]`` or ``[P, k]``."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor: ...
+
+
+class MatrixOperator:
+    """An explicit symmetric matrix behind the operator interface (tests, small problems).
+
+    Args:
+        matrix: a square ``[P, P]`` tensor; it is used as given (symmetry is the caller's
+            promise, as for any operator passed to the estimators).
+
+    Example:
+        >>> A = MatrixOperator(torch.diag(torch.tensor([1.0, 2.0])))
+        >>> (A @ torch.ones(2)).tolist(), A.num_matvecs
+        ([1.0, 2.0], 1)
+    """
+
+    def __init__(self, matrix: torch.Tensor) -> None:
+        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 \
+                or matrix.shape[0] != matrix.shape[1]:
+            raise ConfigError("MatrixOperator needs a square 2-D tensor")
+        self.matrix = matrix
+        self.num_matvecs = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(P, P)``."""
+        return (int(self.matrix.shape[0]), int(self.matrix.shape[1]))
+
+    @property
+    def num_params(self) -> int:
+        """``P``, the side of the matrix."""
+        return int(self.matrix.shape[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The matrix's dtype."""
+        return self.matrix.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The matrix's device."""
+        return self.matrix.device
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
+        block, single = _checks.check_vectors(v, self.num_params, self.dtype, self.device)
+        self.num_matvecs += block.shape[1]
+        out = self.matrix @ block
+        return out[:, 0] if single else out
+
+
+def as_operator(A: LinearOperator | torch.Tensor) -> LinearOperator:
+    """``A`` itself if it is an operator, a :class:`MatrixOperator` if it is a square tensor."""
+    if isinstance(A, torch.Tensor):
+        return MatrixOperator(A)
+    if not isinstance(A, LinearOperator) or len(A.shape) != 2 or A.shape[0] != A.shape[1]:
+        raise ConfigError(f"expected a square operator (shape, dtype, device, @) or a square "
+                          f"tensor, got {type(A).__name__}")
+    return A
+
+
+def grad_block(outputs: Sequence[torch.Tensor | None], inputs: Sequence[torch.Tensor],
+               grad_outputs: Sequence[torch.Tensor], k: int, *, retain_graph: bool,
+               create_graph: bool = False, batched: bool = True) -> list[torch.Tensor]:
+    """Vector-Jacobian products of ``outputs`` w.r.t. ``inputs`` for ``k`` cotangents at once.
+
+    ``grad_outputs[i]`` has shape ``[k, *outputs[i].shape]``; the result has one ``[k, *shape]``
+    tensor per input. Outputs that are ``None`` or do not depend on the graph contribute zero,
+    inputs that are not reached get zeros. With ``k > 1`` and ``batched``, the backward pass is
+    vmapped over the cotangents (``is_grads_batched``: the graph is traversed once for the whole
+    block); otherwise, or if an operation has no batching rule, the same graph is traversed once
+    per column (the forward pass and the first-order graph are still shared).
+    """
+    pairs = [(o, g) for o, g in zip(outputs, grad_outputs)
+             if o is not None and o.requires_grad]
+    if not pairs:
+        return [torch.zeros(k, *x.shape, dtype=x.dtype, device=x.device) for x in inputs]
+    outs = [o for o, _ in pairs]
+    cots = [g for _, g in pairs]
+    result: Sequence[torch.Tensor | None]
+    if k == 1:
+        res = torch.autograd.grad(outs, inputs, [c[0] for c in cots], retain_graph=retain_graph,
+                                  create_graph=create_graph, allow_unused=True)
+        result = [None if r is None else r.unsqueeze(0) for r in res]
+    else:
+        result = None
+        if batched:
+            try:
+                result = torch.autograd.grad(outs, inputs, cots, retain_graph=True,
+                                             create_graph=create_graph, allow_unused=True,
+                                             is_grads_batched=True)
+            except (RuntimeError, NotImplementedError) as exc:  # no batching rule for some op
+                warnings.warn(f"batched backward failed ({exc}); multiplying column by column",
+                              RuntimeWarning, stacklevel=3)
+        if result is None:
+            cols = [torch.autograd.grad(outs, inputs, [c[j] for c in cots], retain_graph=True,
+                                        create_graph=create_graph, allow_unused=True)
+                    for j in range(k)]
+            result = [None if cols[0][i] is None else torch.stack([c[i] for c in cols])
+                      for i in range(len(inputs))]
+    return [torch.zeros(k, *x.shape, dtype=x.dtype, device=x.device) if r is None else r
+            for r, x in zip(result, inputs)]
+
+
+class CurvatureOperator:
+    """Base class of the curvature operators of the mean loss over a data set.
+
+    The operator is the curvature (Hessian, GGN, ...) of
+
+    .. math::
+        L(\\theta) = \\frac{1}{N} \\sum_{i=1}^{N} \\ell(f_\\theta(x_i), y_i)
+                   = \\sum_b \\frac{n_b}{N}\\, L_b(\\theta),
+
+    where ``L_b`` is the mean loss of batch ``b`` (``loss_fn`` must return that batch mean) and
+    ``n_b`` its size, so a ragged last batch is weighted exactly. Subclasses implement
+    :meth:`_batch_product` (and optionally the cached variant).
+
+    Attributes:
+        model: the network (not copied; its current parameters define the operator).
+        loss_fn: ``loss_fn(model(x), y)`` → scalar batch-mean loss.
+        data: one batch or a re-iterable of batches.
+        param_names: names of the selected parameters, in model order.
+        num_matvecs: number of operator-vector products so far (a block ``[P, k]`` counts ``k``).
+        method: the product method in use (``"cached"``, ``"double_backprop"``, ...).
+    """
+
+    _METHODS: tuple[str, ...] = ("cached",)
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
+                 params: ParamSelection = None, check_deterministic: bool = True,
+                 method: str = "auto") -> None:
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not callable(loss_fn):
+            raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
+        _data.check_reiterable(data)
+        self.model = model
+        self.loss_fn = loss_fn
+        self.data = data
+        self.param_names, self._params = _data.select_parameters(model, params)
+        self._shapes = [p.shape for p in self._params]
+        self._numels = [p.numel() for p in self._params]
+        self.check_deterministic = bool(check_deterministic)
+        self.num_matvecs = 0
+        self._single = _data.is_single_batch(data)
+        self.method = self._resolve_method(method)
+        self._cache: list[tuple[Any, int]] | None = None
+        self._cache_version: tuple[int, ...] | None = None
+        self._fingerprints: torch.Tensor | None = None
+        self._num_data: int | None = None
+        # block products: vmapped backward or one backward per column over the shared graph;
+        # None = not measured yet (the first two block products time one strategy each)
+        self._vmap_block: bool | None = None
+        self._block_cost: dict[bool, list[float]] = {True: [], False: []}
+        self._validate()
+
+    # ------------------------------------------------------------------ public interface
+    @property
+    def num_params(self) -> int:
+        """``P``, the number of selected parameters (the side of the matrix)."""
+        return sum(self._numels)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(P, P)``."""
+        return (self.num_params, self.num_params)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the selected parameters (products come back in it)."""
+        return self._params[0].dtype
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the selected parameters (products come back on it)."""
+        return self._params[0].device
+
+    @property
+    def num_data(self) -> int:
+        """``N``, the number of samples (counted on the first pass over the data)."""
+        if self._num_data is None:
+            self._num_data = sum(b.n for b in self._batches())
+        return self._num_data
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
+        """Multiply a vector ``[P]`` or a block ``[P, k]`` (one pass over the data for the block).
+
+        The input is cast to the operator's dtype and device; the result is in them too.
+
+        Raises:
+            ConfigError: if ``v`` has the wrong length or more than two dimensions.
+            NonFiniteError: if the loss of a batch is NaN or infinite.
+            NonDeterministicError: if the data changed between passes (with the check on).
+        """
+        block, single = _checks.check_vectors(v, self.num_params, self.dtype, self.device)
+        out = self._matmat(block)
+        self.num_matvecs += block.shape[1]
+        return out[:, 0] if single else out
+
+    matmat = __matmul__
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        """``self @ v`` for a flat vector ``[P]``."""
+        return self @ v
+
+    def flatten(self, tensors: Sequence[torch.Tensor] | dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate per-parameter tensors (list in order, or dict by name) into one ``[P]``."""
+        if isinstance(tensors, dict):
+            tensors = [tensors[n] for n in self.param_names]
+        return torch.cat([t.reshape(-1) for t in tensors])
+
+    def unflatten(self, v: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split a flat ``[P]`` vector into ``{name: tensor shaped like the parameter}``."""
+        if v.ndim != 1 or v.shape[0] != self.num_params:
+            raise ConfigError(f"expected a vector of length {self.num_params}, got "
+                              f"{list(v.shape)}")
+        return {n: t.view(s) for n, t, s in
+                zip(self.param_names, torch.split(v, self._numels), self._shapes)}
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_params={self.num_params}, method={self.method!r}, "
+                f"dtype={self.dtype}, device={self.device})")
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _batch_product(self, batch: Batch, tangents: list[torch.Tensor], k: int
+                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Curvature of batch ``b``'s mean loss times the tangents; returns (products, loss)."""
+        raise NotImplementedError
+
+    def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor]:
+        """Build and return the reusable graph of one batch, and its loss."""
+        raise NotImplementedError
+
+    def _cached_product(self, state: Any, tangents: list[torch.Tensor], k: int
+                        ) -> list[torch.Tensor]:
+        """Product with the curvature of a cached batch graph (keeps the graph)."""
+        raise NotImplementedError
+
+    def _auto_method(self) -> str:
+        return "cached" if self._single else self._METHODS[1]
+
+    # ------------------------------------------------------------------ plumbing
+    def _resolve_method(self, method: str) -> str:
+        _checks.check_choice("method", method, ("auto", *self._METHODS))
+        return self._auto_method() if method == "auto" else method
+
+    def _batches(self) -> Iterator[Batch]:
+        return _data.iterate(self.data, self.device, self.dtype)
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        return _checks.check_scalar_loss(self.loss_fn(self.model(batch.x), batch.y))
+
+    def _validate(self) -> None:
+        """Construction-time checks: a first batch exists, its loss is a finite scalar, and (with
+        ``check_deterministic``) nothing random or train-mode would change the matrix."""
+        findings = _checks.stochastic_modules(self.model) if self.check_deterministic else []
+        _checks.raise_nondeterministic(findings)  # before any forward pass mutates BatchNorm
+        it = self._batches()
+        first = next(it, None)
+        if first is None:
+            raise ConfigError("data yields no batch")
+        with torch.no_grad():
+            loss1 = self._loss(first)
+            _checks.check_finite_losses([loss1])
+            if not self.check_deterministic:
+                return
+            loss2 = self._loss(first)
+        tol = 1e3 * torch.finfo(loss1.dtype).eps if loss1.is_floating_point() else 0.0
+        if not torch.allclose(loss1, loss2, rtol=tol, atol=0.0):
+            findings.append(f"two forward passes on the same batch gave losses {float(loss1)} "
+                            f"and {float(loss2)} (a random module in the model or loss_fn?)")
+        if not self._single:
+            again = next(self._batches(), None)
+            if again is None or not torch.equal(_data.fingerprint(first),
+                                                _data.fingerprint(again)):
+                findings.append("the data iterable yields a different first batch on each pass "
+                                "(a shuffled DataLoader or random augmentation)")
+        _checks.raise_nondeterministic(findings)
+
+    def _param_version(self) -> tuple[int, ...]:
+        return tuple(t._version for t in (*self.model.parameters(), *self.model.buffers()))
+
+    def _split(self, block: torch.Tensor) -> list[torch.Tensor]:
+        """``[P, k]`` → one ``[k, *shape]`` tangent per selected parameter."""
+        k = block.shape[1]
+        rows = block.t()
+        return [t.reshape(k, *s) for t, s in
+                zip(torch.split(rows, self._numels, dim=1), self._shapes)]
+
+    def _join(self, parts: Sequence[torch.Tensor], k: int) -> torch.Tensor:
+        """One ``[k, *shape]`` tensor per parameter → ``[P, k]``."""
+        return torch.cat([p.reshape(k, -1) for p in parts], dim=1).t().contiguous()
+
+    @property
+    def block_strategy(self) -> str:
+        """How ``[P, k]`` blocks are multiplied: ``"vmap"`` (one vmapped backward per batch),
+        ``"loop"`` (one backward per column through the shared graph), or ``"measuring"``.
+
+        Both give the same numbers. The first four block products alternate the two strategies
+        and time them; the one with the smaller best time per column is kept (the minimum is
+        robust to load spikes on a shared machine). On 2 CPU threads the loop wins for the
+        digits MLP (vmapped backward ≈ 1.3× slower per column); on a GPU, where small kernels
+        are latency-bound, the vmapped backward is expected to win.
+        """
+        if self._vmap_block is None:
+            return "measuring"
+        return "vmap" if self._vmap_block else "loop"
+
+    @property
+    def _batched(self) -> bool:
+        if self._vmap_block is not None:
+            return self._vmap_block
+        return len(self._block_cost[True]) <= len(self._block_cost[False])  # alternate
+
+    def _matmat(self, block: torch.Tensor) -> torch.Tensor:
+        k = block.shape[1]
+        if k == 1 or self._vmap_block is not None:
+            return self._matmat_impl(block)
+        mode = self._batched
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        t0 = time.perf_counter()
+        out = self._matmat_impl(block)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self._block_cost[mode].append((time.perf_counter() - t0) / k)
+        if min(len(c) for c in self._block_cost.values()) >= 2:
+            self._vmap_block = min(self._block_cost[True]) <= min(self._block_cost[False])
+        return out
+
+    def _matmat_impl(self, block: torch.Tensor) -> torch.Tensor:
+        k = block.shape[1]
+        tangents = self._split(block)
+        if self.method == "cached":
+            if self._cache is None or self._cache_version != self._param_version():
+                self._build_all_caches()
+            assert self._cache is not None
+            items: Iterator[tuple[Any, int]] = iter(self._cache)
+            parts = self._sum_over_batches(
+                items, lambda state: (self._cached_product(state, tangents, k), None))
+        else:
+            parts = self._sum_over_batches(
+                ((b, b.n) for b in self._checked_batches()),
+                lambda b: self._batch_product(b, tangents, k))
+        return self._join(parts, k)
+
+    def _sum_over_batches(self, items: Iterator[tuple[Any, int]],
+                          per_batch: Callable[[Any], tuple[list[torch.Tensor],
+                                                           torch.Tensor | None]]
+                          ) -> list[torch.Tensor]:
+        """The one loop over the data: ``Σ_b n_b·product_b / Σ_b n_b``.
+
+        ``items`` yields ``(batch or cached state, n_b)``. This is the only place where batch
+        results are combined; a data-parallel operator all-reduces ``total`` and ``count`` here.
+        """
+        total: list[torch.Tensor] | None = None
+        count = 0
+        losses: list[torch.Tensor] = []
+        for item, n in items:
+            parts, loss = per_batch(item)
+            if loss is not None:
+                losses.append(loss)
+            if total is None:
+                total = [p * n for p in parts]
+            else:
+                for t, p in zip(total, parts):
+                    t.add_(p, alpha=n)
+            count += n
+        _checks.check_finite_losses(losses)
+        if total is None or count == 0:
+            raise ConfigError("data yielded no batch on this pass")
+        self._num_data = count
+        return [t / count for t in total]
+
+    def _checked_batches(self) -> Iterator[Batch]:
+        """Iterate the data; with the check on, compare every batch's fingerprint with the
+        previous pass at the end of this pass (one device sync per pass)."""
+        prints: list[torch.Tensor] = []
+        for b in self._batches():
+            if self.check_deterministic:
+                prints.append(_data.fingerprint(b))
+            yield b
+        if self.check_deterministic:
+            now = torch.stack(prints).cpu()
+            before = self._fingerprints
+            if before is not None and (before.shape != now.shape or not torch.equal(before, now)):
+                raise NonDeterministicError(
+                    "the data iterable yielded different batches on two passes (a shuffled "
+                    "DataLoader or random augmentation?); iterate in a fixed order, or pass "
+                    "check_deterministic=False")
+            self._fingerprints = now
+
+    def _build_all_caches(self) -> None:
+        self._cache = None
+        cache: list[tuple[Any, int]] = []
+        losses = []
+        for b in self._batches():
+            state, loss = self._build_cache(b)
+            cache.append((state, b.n))
+            losses.append(loss)
+        _checks.check_finite_losses(losses)
+        self._cache = cache
+        self._cache_version = self._param_version()
+
+    def release_cache(self) -> None:
+        """Free the cached graph (``method="cached"``); the next product rebuilds it."""
+        self._cache = None
+        self._cache_version = None

@@ -1,0 +1,66 @@
+"""Plots of Hessian spectra: the smoothed spectral density on a log scale, and the top-k.
+
+Uses matplotlib's object API on a given ``Axes`` (or a new Agg figure), never ``pyplot`` state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from landscape.hessian.density import SmoothedDensity, SpectralDensityResult
+from landscape.hessian.eigen import EigenResult
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    fig = Figure(figsize=(5, 3.5))
+    FigureCanvasAgg(fig)
+    return fig.add_subplot()
+
+
+def plot_density(density: SpectralDensityResult | SmoothedDensity, ax: Axes | None = None, *,
+                 log: bool = True, floor: float = 1e-7, label: str | None = None) -> Axes:
+    """Plot a spectral density; a raw SLQ result is smoothed with the ``"ghorbani"`` preset.
+
+    Args:
+        density: raw :class:`SpectralDensityResult` or a :class:`SmoothedDensity`.
+        ax: axes to draw on (default: a new Agg figure).
+        log: logarithmic density axis, with ``floor`` added as PyHessian's ``get_esd_plot``
+            does (``semilogy(grid, density + 1e-7)``) so empty regions stay visible.
+        floor: value added before the log scale.
+        label: legend label.
+
+    Returns:
+        The axes.
+    """
+    smooth = density.density() if isinstance(density, SpectralDensityResult) else density
+    ax = _axes(ax)
+    y = smooth.density + floor if log else smooth.density
+    ax.plot(smooth.grid, y, label=label)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density" + (" (log scale)" if log else ""))
+    return ax
+
+
+def plot_topk(result: EigenResult, ax: Axes | None = None) -> Axes:
+    """Plot the eigenvalues of an :class:`EigenResult` against their rank, residuals as error bars.
+
+    Args:
+        result: the eigenpairs.
+        ax: axes to draw on (default: a new Agg figure).
+
+    Returns:
+        The axes.
+    """
+    ax = _axes(ax)
+    ranks = np.arange(1, result.eigenvalues.size + 1)
+    ax.errorbar(ranks, result.eigenvalues, yerr=result.residuals, fmt="o", capsize=2)
+    ax.set_xlabel(f"rank ({result.which})")
+    ax.set_ylabel("eigenvalue")
+    return ax
