@@ -7,14 +7,15 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from landscape import __version__
-from landscape.cli import demo, info, objectives, train
+from landscape.cli import demo, hessian, info, objectives, train
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, demo, objectives)
+SUBCOMMANDS = (train, info, demo, objectives, hessian)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -46,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LandscapeError as err:
         print(f"landscape {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print(f"landscape {args.command}: interrupted; rerun the same command to resume",
               file=sys.stderr)

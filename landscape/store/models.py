@@ -103,14 +103,14 @@ def load_model(path: str | os.PathLike[str], run: str, *, model: ModelSource = N
             expected = attrs.get("param_hash")
     net = _instantiate(model, attrs, path, run)
     stored_dtype = getattr(torch, str(attrs.get("dtype", "")), None)
-    if dtype is None and isinstance(stored_dtype, torch.dtype) and stored_dtype.is_floating_point:
-        dtype = stored_dtype
-    if dtype is not None:
-        net = net.to(dtype=dtype)
+    if isinstance(stored_dtype, torch.dtype) and stored_dtype.is_floating_point:
+        net = net.to(dtype=stored_dtype)  # verify in the stored precision, convert afterwards
     load_state_into(net, state)
     if verify and expected and param_hash(net) != expected:
         raise StoreError(f"weights of run {run!r} do not match their stored hash: the file may "
                          "be corrupt or the model class changed")
+    if dtype is not None:
+        net = net.to(dtype=dtype)
     if device is not None:
         net = net.to(device)
     return net.eval()

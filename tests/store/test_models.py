@@ -72,3 +72,11 @@ def test_loading_a_run_without_a_final_model(study_path: Path) -> None:
         load_model(study_path, "r")
     with pytest.raises(StoreError, match="no trajectory"):
         load_model(study_path, "r", checkpoint=0)
+
+
+def test_loading_in_another_precision_still_verifies(study_path: Path) -> None:
+    model = build("mlp", (4,), 3, seed=0, width=8)
+    _store(study_path, model)
+    wide = load_model(study_path, "r", dtype=torch.float64)
+    assert wide.out.weight.dtype == torch.float64
+    assert torch.equal(wide.out.weight.float(), model.out.weight)
