@@ -13,6 +13,8 @@ from landscape.errors import ConfigError
 from landscape.objectives.base import Batch, LossObjective, Objective, StepContext, StepOutput
 from landscape.objectives.basic import CrossEntropy, MeanSquaredError
 from landscape.objectives.ce_variants import FocalLoss, LabelSmoothing
+from landscape.objectives.gcl import GCL
+from landscape.objectives.hsic import HSICBottleneck
 from landscape.objectives.long_tail import (
     LogitAdjustedLoss,
     balanced_accuracy,
@@ -30,6 +32,7 @@ from landscape.objectives.noisy_labels import (
     SymmetricCrossEntropy,
     TruncatedGCE,
 )
+from landscape.objectives.sam import ASAM, SAM
 
 REGISTRY: dict[str, type[Objective]] = {
     "ce": CrossEntropy,
@@ -46,6 +49,11 @@ REGISTRY: dict[str, type[Objective]] = {
     "sce": SymmetricCrossEntropy,
     "imae": IMAE,
     "logit_adjusted": LogitAdjustedLoss,
+    "sam": SAM,
+    "asam": ASAM,
+    "hsic_bottleneck": HSICBottleneck,
+    "hsic": HSICBottleneck,
+    "gcl": GCL,
 }
 
 
@@ -84,9 +92,9 @@ def parameters(name: str) -> dict[str, Any]:
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-__all__ = ["IMAE", "REGISTRY", "Batch", "CrammerSingerHinge", "CrossEntropy", "FocalLoss",
-           "GeneralizedCrossEntropy", "LabelSmoothing", "LogitAdjustedLoss", "LossObjective",
-           "MeanSquaredError", "Objective", "Perceptron", "RescaledSquareLoss", "StepContext",
-           "StepOutput", "SymmetricCrossEntropy", "TruncatedGCE", "WestonWatkinsHinge",
-           "available", "balanced_accuracy", "get", "parameters", "posthoc_logit_adjustment",
-           "register"]
+__all__ = ["ASAM", "GCL", "IMAE", "REGISTRY", "SAM", "Batch", "CrammerSingerHinge", "CrossEntropy",
+           "FocalLoss", "GeneralizedCrossEntropy", "HSICBottleneck", "LabelSmoothing",
+           "LogitAdjustedLoss", "LossObjective", "MeanSquaredError", "Objective", "Perceptron",
+           "RescaledSquareLoss", "StepContext", "StepOutput", "SymmetricCrossEntropy",
+           "TruncatedGCE", "WestonWatkinsHinge", "available", "balanced_accuracy", "get",
+           "parameters", "posthoc_logit_adjustment", "register"]
