@@ -68,7 +68,19 @@ class RescaledSquareLoss(LossObjective):
         return (weight * (logits - target).pow(2)).mean(dim=1)
 
 
-class WestonWatkinsHinge(LossObjective):
+class _Hinge(LossObjective):
+    """Shared parameter handling of the multiclass hinges: a margin ``m >= 0``."""
+
+    def __init__(self, margin: float = 1.0) -> None:
+        self.margin = finite("margin", margin)
+        if self.margin < 0:
+            raise ConfigError(f"margin must be >= 0, got {margin}")
+
+    def params(self) -> dict[str, Any]:
+        return {"margin": self.margin}
+
+
+class WestonWatkinsHinge(_Hinge):
     """Weston–Watkins hinge ℓ = (1/C)·Σ_{j≠y} max(0, m − z_y + z_j) (ESANN 1999).
 
     The multiclass hinge of Weston & Watkins, "Support vector machines for multi-class pattern
@@ -90,14 +102,6 @@ class WestonWatkinsHinge(LossObjective):
 
     name: ClassVar[str] = "hinge_ww"
 
-    def __init__(self, margin: float = 1.0) -> None:
-        self.margin = finite("margin", margin)
-        if self.margin < 0:
-            raise ConfigError(f"margin must be >= 0, got {margin}")
-
-    def params(self) -> dict[str, Any]:
-        return {"margin": self.margin}
-
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check(logits, targets)
         gaps = self.margin - _target_logit(logits, targets).unsqueeze(1) + logits
@@ -105,7 +109,7 @@ class WestonWatkinsHinge(LossObjective):
         return F.relu(gaps).sum(dim=1) / logits.shape[1]
 
 
-class CrammerSingerHinge(LossObjective):
+class CrammerSingerHinge(_Hinge):
     """Crammer–Singer hinge ℓ = max(0, m + max_{j≠y} z_j − z_y) (JMLR 2001).
 
     The multiclass hinge of Crammer & Singer, "On the algorithmic implementation of multiclass
@@ -125,14 +129,6 @@ class CrammerSingerHinge(LossObjective):
     """
 
     name: ClassVar[str] = "hinge_cs"
-
-    def __init__(self, margin: float = 1.0) -> None:
-        self.margin = finite("margin", margin)
-        if self.margin < 0:
-            raise ConfigError(f"margin must be >= 0, got {margin}")
-
-    def params(self) -> dict[str, Any]:
-        return {"margin": self.margin}
 
     def per_sample(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         check(logits, targets)
