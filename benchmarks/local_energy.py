@@ -1,0 +1,117 @@
+"""Benchmark of landscape.flatness.local_energy: vmap-batched copies against the naive loop.
+
+Problem: sklearn digits training split via ``landscape.data.load_splits("digits")`` (1348 × 64),
+ReLU MLP 64→128→128→10 (26 122 parameters, ``landscape.models.MLP``), float32, briefly trained
+(Adam 3e-3, 200 full-batch steps), mean cross-entropy over the split in batches of 256,
+multiplicative noise, 2 CPU threads.
+
+Measured side by side, interleaved over rounds, for the same σ values and noise draws:
+  - batched: ``local_energy`` (perturbed copies stacked and evaluated with
+    ``torch.func.functional_call`` under ``torch.vmap``, chunked to the memory budget);
+  - naive: for every draw, ``copy.deepcopy(model)``, add ``σ·d`` in place, evaluate batch by batch
+    (the loop of ``tomgoldstein/loss-landscape`` and of the SvG scripts).
+Printed: seconds per perturbed model (one σ, one draw, one full data pass) for both, their ratio
+(naive / batched, median over rounds), and the largest difference between the two sets of losses.
+
+Measured (shared 2-core CPU, torch 2.13, 5 rounds): batched 2.3 ms vs naive 2.2 ms per perturbed
+model, ratio 1.02x (rounds 0.81-1.27); losses agree to 3e-10. At this size one forward pass is
+~70 MFLOP and both paths are bound by the same matmul flops, so vmap only removes Python overhead;
+a hand-fused bmm of the three layers measured ~1.6x faster than either (not implemented). The
+issue's >= 3x target is not reached on CPU here; GPU throughput was not measured.
+
+Run: ``python benchmarks/local_energy.py [--rounds 5] [--samples 32] [--threads 2]``. Timings on a
+shared machine drift; only ratios measured within a round are reported. No thresholds are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from landscape.data import load_splits
+from landscape.flatness import local_energy, random_directions
+from landscape.models import MLP
+
+SIGMAS = [0.01, 0.05, 0.1]
+
+
+def problem(steps: int = 200) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
+    train, _ = load_splits("digits")
+    x, y = train.x.float(), train.y
+    torch.manual_seed(0)
+    model = MLP((1, 8, 8), 10, depth=2, width=128)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    model.eval()
+    batches = [(x[i: i + 256], y[i: i + 256]) for i in range(0, x.shape[0], 256)]
+    return model, batches
+
+
+def naive(model: nn.Module, loss_fn: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+          sigmas: list[float], directions: dict[str, torch.Tensor]) -> np.ndarray:
+    """Deepcopy, perturb in place, evaluate: one model copy at a time."""
+    n_total = sum(b[0].shape[0] for b in batches)
+    k = next(iter(directions.values())).shape[0]
+    out = np.empty((len(sigmas), k))
+    for i, s in enumerate(sigmas):
+        for j in range(k):
+            m = copy.deepcopy(model)
+            params = dict(m.named_parameters())
+            with torch.no_grad():
+                for n, d in directions.items():
+                    params[n].add_(s * d[j])
+                total = 0.0
+                for xb, yb in batches:
+                    total += float(loss_fn(m(xb), yb)) * xb.shape[0]
+            out[i, j] = total / n_total
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, batches = problem()
+    loss_fn = nn.CrossEntropyLoss()
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"digits MLP 64-128-128-10, {n_params} parameters, float32, "
+          f"{sum(b[0].shape[0] for b in batches)} samples in {len(batches)} batches, "
+          f"{args.threads} threads, {args.samples} draws x {len(SIGMAS)} sigmas per round")
+    dirs = random_directions(model, args.samples, "multiplicative")
+    per_model = len(SIGMAS) * args.samples
+    t_b, t_n, ratios, diff = [], [], [], 0.0
+    local_energy(model, loss_fn, batches, SIGMAS[:1], 2)  # warm-up (vmap set-up)
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        r = local_energy(model, loss_fn, batches, SIGMAS, args.samples)
+        t1 = time.perf_counter()
+        ref = naive(model, loss_fn, batches, SIGMAS, dirs)
+        t2 = time.perf_counter()
+        t_b.append((t1 - t0) / per_model)
+        t_n.append((t2 - t1) / per_model)
+        ratios.append((t2 - t1) / (t1 - t0))
+        diff = max(diff, float(np.abs(r.samples - ref).max()))
+    print(f"batched (vmap): {1e3 * statistics.median(t_b):8.3f} ms per perturbed model "
+          f"({1 / statistics.median(t_b):7.1f} models/s)")
+    print(f"naive loop:     {1e3 * statistics.median(t_n):8.3f} ms per perturbed model "
+          f"({1 / statistics.median(t_n):7.1f} models/s)")
+    print(f"ratio naive / batched: median {statistics.median(ratios):.2f}x "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    print(f"max |batched - naive| loss difference: {diff:.2e} (float32)")
+
+
+if __name__ == "__main__":
+    main()

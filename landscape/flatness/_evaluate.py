@@ -1,0 +1,202 @@
+"""Evaluating the full-data loss and training error of many weight vectors at once (private).
+
+:class:`Evaluator` holds the model, the loss and the data. Its :meth:`Evaluator.stacked` takes
+``K`` perturbed copies of the perturbed parameters, stacked ``[K, *shape]``, and returns the
+size-weighted mean loss and the error rate of every copy over all batches, evaluating the copies
+together with ``torch.func.functional_call`` under ``torch.vmap`` (one data pass for ``K`` copies).
+:meth:`Evaluator.recalibrated` does the same one copy at a time, re-estimating the BatchNorm
+running statistics of each copy first.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from landscape.errors import ConfigError, NonDeterministicError
+from landscape.hessian._checks import check_scalar_loss, stochastic_modules
+from landscape.hessian._data import Batch, check_reiterable, iterate
+
+LossFn = Callable[[Any, Any], torch.Tensor]
+_NORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
+
+
+def check_mode(model: nn.Module, bn: str) -> None:
+    """Refuse train-mode dropout (always) and train-mode BatchNorm (unless recalibrating)."""
+    findings = stochastic_modules(model)
+    if bn == "recalibrate":
+        findings = [f for f in findings if not f.startswith("BatchNorm")]
+    if findings:
+        raise NonDeterministicError(
+            "the perturbed losses would not be functions of the weights: " + "; ".join(findings)
+            + ". Call model.eval() first (BatchNorm then uses its stored running statistics, "
+            "dropout is off), or pass bn='recalibrate' to re-estimate BatchNorm statistics for "
+            "every perturbed copy")
+
+
+def is_classification(out: torch.Tensor, y: Any) -> bool:
+    """Whether the error rate is defined: ``[n, C]`` logits and integer labels ``[n]``."""
+    return (isinstance(y, torch.Tensor) and not y.is_floating_point() and not y.is_complex()
+            and out.ndim == 2 and y.ndim == 1 and out.shape[0] == y.shape[0])
+
+
+class Evaluator:
+    """Full-data loss and error of stacked parameter copies (see the module docstring).
+
+    Args:
+        model: the network; never modified.
+        loss_fn: ``loss_fn(model(x), y)`` → batch-mean scalar loss.
+        data: one batch ``(x, y, ...)`` or a re-iterable of batches.
+        names: the parameters that get stacked copies; the other parameters and all buffers are
+            taken from ``model`` as they are.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, data: object,
+                 names: list[str]) -> None:
+        if not callable(loss_fn):
+            raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
+        check_reiterable(data)
+        params = dict(model.named_parameters())
+        if not params:
+            raise ConfigError("the model has no parameters")
+        first = next(iter(params.values()))
+        self.model = model
+        self.loss_fn = loss_fn
+        self.data = data
+        self.names = list(names)
+        self.device = first.device
+        self.dtype = first.dtype if first.is_floating_point() else torch.get_default_dtype()
+        self.fixed = {n: p.detach() for n, p in params.items() if n not in set(names)}
+        self.fixed.update({n: b.detach() for n, b in model.named_buffers()})
+        self.num_batches = 0
+        self.num_data = 0
+        self.classification = True
+        for batch in self.batches():
+            self.num_batches += 1
+            self.num_data += batch.n
+        if self.num_batches == 0:
+            raise ConfigError("data holds no batch: pass one (x, y) batch or a non-empty "
+                              "iterable of batches")
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches, moved to the parameters' device and dtype."""
+        return iterate(self.data, self.device, self.dtype)
+
+    # ------------------------------------------------------------------ stored statistics
+    def _one(self, p: dict[str, torch.Tensor], x: Any, y: Any) -> tuple[torch.Tensor, Any]:
+        out = functional_call(self.model, {**self.fixed, **p}, (x,))
+        return check_scalar_loss(self.loss_fn(out, y)), out
+
+    def stacked(self, stack: Mapping[str, torch.Tensor], *, batched: bool = True,
+                per_batch: Callable[[int], Mapping[str, torch.Tensor]] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and error rate ``[K]`` (float64, CPU) of ``K`` stacked copies.
+
+        Args:
+            stack: ``{name: [K, *shape]}`` for every name in ``names``.
+            batched: evaluate the copies together under ``vmap`` (else one ``functional_call``
+                per copy; the same numbers up to rounding).
+            per_batch: if given, batch ``b`` uses the stack ``per_batch(b)`` instead (fresh
+                noise per batch).
+        """
+        k = next(iter(stack.values())).shape[0]
+        loss = torch.zeros(k, dtype=torch.float64, device=self.device)
+        wrong = torch.zeros(k, dtype=torch.float64, device=self.device)
+        total = 0
+        with torch.no_grad():
+            for b, batch in enumerate(self.batches()):
+                s = per_batch(b) if per_batch is not None else stack
+                if batched:
+                    lb, out = vmap(self._one, in_dims=(0, None, None))(dict(s), batch.x, batch.y)
+                else:
+                    res = [self._one({n: t[i] for n, t in s.items()}, batch.x, batch.y)
+                           for i in range(k)]
+                    lb = torch.stack([r[0] for r in res])
+                    out = torch.stack([r[1] for r in res])
+                loss += lb.to(torch.float64) * batch.n
+                wrong += self._wrong(out, batch.y)
+                total += batch.n
+        return (loss / total).cpu(), (wrong / total).cpu()
+
+    def _wrong(self, out: Any, y: Any) -> torch.Tensor:
+        """Misclassified samples per copy (``out``: ``[K, n, C]``), NaN when not classification."""
+        if self.classification and isinstance(out, torch.Tensor) and out.ndim == 3 \
+                and is_classification(out[0], y):
+            return (out.argmax(-1) != y).sum(-1).to(torch.float64)
+        self.classification = False
+        k = out.shape[0] if isinstance(out, torch.Tensor) else 1
+        return torch.full((k,), math.nan, dtype=torch.float64, device=self.device)
+
+    # ------------------------------------------------------------------ recalibrated statistics
+    def recalibrated(self, stack: Mapping[str, torch.Tensor], *, bn_batches: int | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`stacked`, re-estimating BatchNorm running statistics for every copy.
+
+        For each copy, a private deep copy of the model gets the copy's weights, its BatchNorm
+        running statistics are reset and re-estimated as the plain average over the first
+        ``bn_batches`` batches (all when ``None``) in train mode with ``momentum=None``
+        (``torch.optim.swa_utils.update_bn``, Izmailov et al. 2018), and the copy is then
+        evaluated in eval mode. The caller's model is never touched.
+        """
+        work = copy.deepcopy(self.model)
+        wparams = dict(work.named_parameters())
+        norms = [m for m in work.modules() if isinstance(m, _NORM_TYPES)]
+        k = next(iter(stack.values())).shape[0]
+        losses, errors = [], []
+        with torch.no_grad():
+            for i in range(k):
+                self._load(wparams, stack, i)
+                work.eval()
+                for m in norms:
+                    m.reset_running_stats()
+                    m.momentum = None
+                    m.train()
+                for b, batch in enumerate(self.batches()):
+                    if bn_batches is not None and b >= bn_batches:
+                        break
+                    work(batch.x)
+                work.eval()
+                loss = torch.zeros((), dtype=torch.float64, device=self.device)
+                wrong = torch.zeros((), dtype=torch.float64, device=self.device)
+                for batch in self.batches():
+                    out = work(batch.x)
+                    loss += check_scalar_loss(self.loss_fn(out, batch.y)).to(torch.float64) \
+                        * batch.n
+                    wrong += self._wrong(out.unsqueeze(0) if isinstance(out, torch.Tensor)
+                                         else out, batch.y)[0]
+                losses.append(loss / self.num_data)
+                errors.append(wrong / self.num_data)
+        return torch.stack(losses).cpu(), torch.stack(errors).cpu()
+
+    @staticmethod
+    def _load(wparams: dict[str, nn.Parameter], stack: Mapping[str, torch.Tensor],
+              i: int) -> None:
+        for n, t in stack.items():
+            wparams[n].copy_(t[i])
+
+    # ------------------------------------------------------------------ memory
+    def bytes_per_copy(self, weights: Mapping[str, torch.Tensor]) -> int:
+        """Estimated memory of one copy in a vmapped chunk: the stacked weights, their direction,
+        and every module output of the first batch (a forward pass with hooks measures them)."""
+        param_bytes = sum(w.numel() * w.element_size() for w in weights.values())
+        acts = [0]
+
+        def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor):
+                acts[0] += out.numel() * out.element_size()
+
+        handles = [m.register_forward_hook(hook) for m in self.model.modules()]
+        try:
+            with torch.no_grad():
+                batch = next(iter(self.batches()))
+                functional_call(self.model, {**self.fixed, **dict(weights)}, (batch.x,))
+        finally:
+            for h in handles:
+                h.remove()
+        return 2 * param_bytes + acts[0]
