@@ -1,0 +1,97 @@
+"""``landscape flatness``: local-energy curve of a stored run, with its width and sharpness."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from landscape.cli._common import DTYPES
+from landscape.errors import ConfigError
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("flatness", help="local energy (flatness) of a stored run, stored+plotted",
+                       description="Local energy δE(σ) of a trained run on its training data: "
+                                   "loss and error increase under random weight perturbations, "
+                                   "with confidence intervals; resumable per σ.")
+    p.add_argument("file", help="study file")
+    p.add_argument("--run", required=True)
+    p.add_argument("--sigmas", default="0,0.01,0.02,0.05,0.1,0.2,0.3,0.5",
+                   help="comma-separated σ values (default %(default)s)")
+    p.add_argument("--draws", type=int, default=32, help="noise draws per σ (default 32)")
+    p.add_argument("--noise", default="multiplicative",
+                   choices=["multiplicative", "additive", "filter", "layer"])
+    p.add_argument("--per-batch-noise", action="store_true",
+                   help="redraw the noise per batch (cheaper, a different estimator)")
+    p.add_argument("--bn", default="stored", choices=["stored", "recalibrate"],
+                   help="BatchNorm statistics: as stored, or recalibrated per perturbed copy")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="measure on a fixed stratified subset of N training samples")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--width", type=float, default=None, metavar="THRESHOLD",
+                   help="also find the flat-minimum width: σ where δ(train error) = THRESHOLD")
+    p.add_argument("--sharpness", type=float, default=None, metavar="RHO",
+                   help="also measure worst-case sharpness in an L2 ball of radius RHO")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", default=None, help="measurement name (default local_energy-NOISE)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="figure path (default figures/<run>_<name>.png)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from landscape._measure import batches, prepare
+    from landscape.flatness import flat_minimum_width, local_energy_to_study, sharpness
+    from landscape.flatness.plots import plot_local_energy
+    from landscape.plot import save
+    from landscape.plot._style import plt
+    from landscape.store import Study, write_array, write_attrs
+
+    sigmas = _floats(args.sigmas)
+    name = args.name or f"local_energy-{args.noise}"
+    setup = prepare(args.file, args.run, num_samples=args.samples, seed=args.seed,
+                    dtype=DTYPES[args.dtype], data_dir=args.data_dir)
+    data = batches(setup.data, setup.model, args.batch_size)
+    result = local_energy_to_study(
+        args.file, args.run, name, setup.model, setup.loss_fn, data, sigmas, args.draws,
+        noise=args.noise, seed=args.seed, per_batch_noise=args.per_batch_noise, bn=args.bn,
+        overwrite=args.overwrite, progress=not args.quiet)
+    with Study(args.file, "a") as study:
+        group = study.run(args.run)["measurements"][name]
+        write_array(group, "data_indices", setup.data.index.numpy(), compress=True)
+        write_attrs(group, {"data_" + k: v for k, v in setup.describe().items()})
+    print(f"{args.run}/{name}: n={len(setup.data)} samples, {args.draws} draws per σ, "
+          f"base loss {result.base:.5g}, base error {result.base_error:.4f}")
+    for s, d, e, de in zip(result.sigmas, result.delta, result.stderr, result.error_delta):
+        print(f"  σ={s:<8.4g} δloss {d:+.5g} ± {1.96 * e:.2g}   δerror {de:+.4f}")
+    if args.width is not None:
+        w = flat_minimum_width(setup.model, setup.loss_fn, data, args.width, quantity="error",
+                               noise=args.noise, seed=args.seed, bn=args.bn)
+        print(f"  width (δerror = {args.width:g}): σ = {w.width:.4g} "
+              f"[{w.ci_low:.4g}, {w.ci_high:.4g}] ({w.confidence:.0%} interval)"
+              + ("" if w.bracketed else "  (not bracketed in the σ range)"))
+    if args.sharpness is not None:
+        sh = sharpness(setup.model, setup.loss_fn, data, args.sharpness, steps=10)
+        print(f"  sharpness (L2, ρ={args.sharpness:g}, 10 ascent steps): Δloss "
+              f"{sh.loss - sh.base:+.5g}, Δerror {sh.error - sh.base_error:+.4f}")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    plot_local_energy(result, axes[0], quantity="loss")
+    plot_local_energy(result, axes[1], quantity="error")
+    fig.suptitle(f"{args.run}: local energy, {args.noise} noise, {args.draws} draws per σ, "
+                 f"n={len(setup.data)}")
+    fig.tight_layout()
+    out = args.plot or f"figures/{args.run}_{name}.png"
+    print(f"  figure: {save(fig, out)}")
+    return 0 if np.isfinite(result.mean).all() else 1
