@@ -26,6 +26,11 @@ Example:
 
 from __future__ import annotations
 
+from landscape.flatness.directions import (
+    Directions,
+    random_direction,
+    random_plane,
+)
 from landscape.flatness.local_energy import (
     BNPolicy,
     LocalEnergyResult,
@@ -40,6 +45,18 @@ from landscape.flatness.perturbations import (
     random_directions,
 )
 from landscape.flatness.sharpness import SharpnessNorm, SharpnessResult, sharpness
+from landscape.flatness.surfaces import (
+    PCAPlane,
+    Surface1DResult,
+    Surface2DResult,
+    interpolation,
+    pca_plane,
+    read_surface,
+    read_surface_directions,
+    surface_1d,
+    surface_2d,
+    surface_to_study,
+)
 from landscape.flatness.width import (
     PacBayesSigmaResult,
     Quantity,
@@ -51,19 +68,32 @@ from landscape.flatness.width import (
 __all__ = [
     "BNPolicy",
     "BiasBN",
+    "Directions",
     "LocalEnergyResult",
     "NoiseModel",
+    "PCAPlane",
     "PacBayesSigmaResult",
     "Quantity",
     "SharpnessNorm",
     "SharpnessResult",
+    "Surface1DResult",
+    "Surface2DResult",
     "WidthResult",
     "default_biasbn",
     "flat_minimum_width",
+    "interpolation",
     "local_energy",
     "local_energy_to_study",
     "pac_bayes_sigma",
+    "pca_plane",
+    "random_direction",
     "random_directions",
+    "random_plane",
     "read_local_energy",
+    "read_surface",
+    "read_surface_directions",
     "sharpness",
+    "surface_1d",
+    "surface_2d",
+    "surface_to_study",
 ]

@@ -1,0 +1,213 @@
+"""Directions in weight space for loss landscapes: random lines and planes, PCA planes.
+
+A landscape is the loss along ``w + α·d_x`` (1D) or ``w + α·d_x + β·d_y`` (2D). The directions
+are dictionaries ``{parameter name: tensor of the parameter's shape}`` and are kept apart from
+the surfaces computed with them, so several surfaces (train and test data, loss and error,
+other grids) reuse exactly the same directions (the layout of tomgoldstein/loss-landscape's
+direction files, but keyed by parameter *name* rather than by enumeration index).
+
+Random directions: a standard normal draw per parameter, turned into a direction by one of the
+noise models of :mod:`landscape.flatness.perturbations`; the default ``norm="filter"`` is Li et
+al. (NeurIPS 2018)'s filter normalisation, every slice along dim 0 rescaled to the norm of the
+same slice of the weights, with biases and BatchNorm parameters (``ndim <= 1``) left out
+(``biasbn="ignore"``, their ``--xignore biasbn``). The x direction is draw 0 and the y
+direction draw 1 of the stream ``(seed, "flatness.noise", "surface", j)``, so the x direction of
+a plane is the direction of the 1D line with the same seed.
+
+Study files: :func:`write_directions` stores a :class:`Directions` as ``<group>/x/<param name>``
+and ``<group>/y/<param name>`` with the settings as attributes; :func:`read_directions` reads
+them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from landscape.errors import ConfigError, StoreError
+from landscape.flatness.perturbations import (
+    BiasBN,
+    NoiseModel,
+    directions_from_normal,
+    perturbed_parameters,
+    resolve_biasbn,
+    standard_normal,
+)
+from landscape.hessian._data import ParamSelection
+
+Direction = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class Directions:
+    """One direction (``y is None``) or a plane of two, by parameter name.
+
+    Attributes:
+        x: ``{name: tensor}``, the first direction (parameter shapes, detached).
+        y: the second direction over the same names, or ``None`` for a line.
+        kind: ``"random"``, ``"pca"`` or ``"given"``.
+        norm: the normalisation of random directions (a noise model name; ``"none"`` else).
+        biasbn: whether biases/BatchNorm parameters are in the directions (``"perturb"``) or
+            left out (``"ignore"``).
+        seed: the seed of random directions (``-1`` else).
+        explained_variance_ratio: float64 ``[2]`` for PCA planes, else ``None``.
+    """
+
+    x: Direction
+    y: Direction | None = None
+    kind: str = "given"
+    norm: str = "none"
+    biasbn: str = "perturb"
+    seed: int = -1
+    explained_variance_ratio: np.ndarray | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The parameter names the directions move."""
+        return list(self.x)
+
+    @property
+    def ndim(self) -> int:
+        """1 for a line, 2 for a plane."""
+        return 1 if self.y is None else 2
+
+    def check_fits(self, model: nn.Module) -> None:
+        """:class:`ConfigError` unless every direction tensor matches a parameter of ``model``."""
+        params = dict(model.named_parameters())
+        for part in (self.x, self.y) if self.y is not None else (self.x,):
+            if set(part) != set(self.x):
+                raise ConfigError("the x and y directions move different parameters")
+            for n, t in part.items():
+                if n not in params:
+                    raise ConfigError(f"direction names a parameter {n!r} the model lacks; "
+                                      f"the model has {sorted(params)}")
+                if tuple(t.shape) != tuple(params[n].shape):
+                    raise ConfigError(f"direction {n!r} has shape {list(t.shape)}, the "
+                                      f"parameter {list(params[n].shape)}")
+
+    def settings(self) -> dict[str, object]:
+        """The scalar settings (what a study file records and compares)."""
+        return {"direction_kind": self.kind, "norm": self.norm, "biasbn": self.biasbn,
+                "direction_seed": self.seed, "direction_ndim": self.ndim}
+
+
+def _random(model: nn.Module, indices: range, seed: int, norm: NoiseModel,
+            biasbn: BiasBN | None, params: ParamSelection) -> tuple[list[Direction], str]:
+    policy = resolve_biasbn(norm, "ignore" if biasbn is None else biasbn)
+    weights = perturbed_parameters(model, norm, params=params, biasbn=policy)
+    z = standard_normal(weights, int(seed), indices, "surface")
+    d = directions_from_normal(weights, z, norm)
+    return [{n: t[k].clone() for n, t in d.items()} for k in range(len(indices))], policy
+
+
+def random_direction(model: nn.Module, *, seed: int = 0, norm: NoiseModel = "filter",
+                     biasbn: BiasBN | None = None, params: ParamSelection = None) -> Directions:
+    """A seeded random direction for a 1D landscape (Li et al. 2018).
+
+    Args:
+        model: the network at the centre ``w``; never modified.
+        seed: draw 0 of the stream ``(seed, "surface")``.
+        norm: ``"filter"`` (default, Li et al.), ``"layer"``, ``"additive"`` (the raw normal
+            draw) or ``"multiplicative"`` (``z ⊙ w``; Li et al.'s ``weight``).
+        biasbn: ``"ignore"`` (default for every ``norm`` here) leaves biases and BatchNorm
+            parameters out; ``"perturb"`` includes them under the same normalisation.
+        params: which parameters may move (as for the Hessian operator).
+
+    Example:
+        >>> m = nn.Linear(3, 2)
+        >>> d = random_direction(m, seed=1)
+        >>> d.names, torch.allclose(d.x["weight"].norm(dim=1), m.weight.detach().norm(dim=1))
+        (['weight'], True)
+    """
+    (x,), policy = _random(model, range(0, 1), seed, norm, biasbn, params)
+    return Directions(x=x, kind="random", norm=norm, biasbn=policy, seed=int(seed))
+
+
+def random_plane(model: nn.Module, *, seed: int = 0, norm: NoiseModel = "filter",
+                 biasbn: BiasBN | None = None, params: ParamSelection = None) -> Directions:
+    """Two seeded random directions spanning a plane (draws 0 and 1); options as
+    :func:`random_direction`, whose direction is this plane's ``x``."""
+    (x, y), policy = _random(model, range(0, 2), seed, norm, biasbn, params)
+    return Directions(x=x, y=y, kind="random", norm=norm, biasbn=policy, seed=int(seed))
+
+
+def as_directions(direction: Directions | Mapping[str, torch.Tensor] | None, model: nn.Module,
+                  ndim: int, **random_kwargs: object) -> Directions:
+    """``direction`` as :class:`Directions` of ``ndim`` directions (random when ``None``; a plain
+    mapping is one given direction), checked against ``model``."""
+    if direction is None:
+        make = random_direction if ndim == 1 else random_plane
+        out = make(model, **random_kwargs)  # type: ignore[arg-type]
+    elif isinstance(direction, Directions):
+        out = direction
+    elif isinstance(direction, Mapping) and ndim == 1:
+        out = Directions(x={n: torch.as_tensor(t).detach() for n, t in direction.items()})
+    else:
+        raise ConfigError("direction must be None, a Directions object or (for a 1D surface) a "
+                          "mapping {parameter name: tensor}")
+    if out.ndim != ndim:
+        raise ConfigError(f"a {ndim}D surface needs {ndim} direction(s), got {out.ndim}")
+    if not out.x:
+        raise ConfigError("the direction moves no parameter")
+    out.check_fits(model)
+    return out
+
+
+# ---------------------------------------------------------------------------------- study files
+def write_directions(group: h5py.Group, directions: Directions) -> None:
+    """Write ``directions`` into ``group`` (``x/<name>``, ``y/<name>``, settings as attributes).
+
+    An existing ``group`` holding other directions raises :class:`StoreError`; the same ones
+    are left as they are.
+    """
+    from landscape.store.study import write_attrs
+
+    if "x" in group:
+        old = read_directions(group)
+        if not same_directions(old, directions):
+            raise StoreError(f"{group.name} holds other directions; use another measurement "
+                             "name or overwrite it")
+        return
+    for key, part in (("x", directions.x), ("y", directions.y)):
+        if part is None:
+            continue
+        sub = group.create_group(key)
+        for n, t in part.items():
+            sub.create_dataset(n, data=t.detach().cpu().numpy())
+    attrs = dict(directions.settings())
+    if directions.explained_variance_ratio is not None:
+        attrs["explained_variance_ratio"] = [float(v)
+                                             for v in directions.explained_variance_ratio]
+    write_attrs(group, attrs)
+
+
+def read_directions(group: h5py.Group) -> Directions:
+    """Read what :func:`write_directions` wrote (tensors on the CPU, in the stored dtype)."""
+    from landscape.store.study import read_attrs
+
+    if "x" not in group:
+        raise StoreError(f"{group.name} holds no directions")
+    attrs = read_attrs(group)
+    parts = {key: {n: torch.from_numpy(np.array(ds[()])) for n, ds in group[key].items()}
+             for key in ("x", "y") if key in group}
+    evr = attrs.get("explained_variance_ratio")
+    return Directions(x=parts["x"], y=parts.get("y"), kind=str(attrs.get("direction_kind")),
+                      norm=str(attrs.get("norm")), biasbn=str(attrs.get("biasbn")),
+                      seed=int(attrs.get("direction_seed", -1)),
+                      explained_variance_ratio=None if evr is None or evr == "null"
+                      else np.asarray(evr, dtype=np.float64))
+
+
+def same_directions(a: Directions, b: Directions) -> bool:
+    """Whether two :class:`Directions` hold the same names and values (compared in float64)."""
+    def eq(p: Direction | None, q: Direction | None) -> bool:
+        if p is None or q is None:
+            return p is q
+        return set(p) == set(q) and all(
+            torch.equal(p[n].detach().cpu().double(), q[n].detach().cpu().double()) for n in p)
+    return eq(a.x, b.x) and eq(a.y, b.y)
