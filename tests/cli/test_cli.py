@@ -111,3 +111,43 @@ def test_a_runs_data_is_rebuilt_from_its_provenance(tmp_path: Path) -> None:
         np.testing.assert_array_equal(study.run("r")["data/train_index"][()],
                                       train_data.index.numpy())
     assert (train_data.y != train_data.y_clean).sum() == 90
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("m") / "s.h5"
+    assert main(["train", "--dataset", "gaussian-mixture", "--width", "8", "--depth", "1",
+                 "--epochs", "4", "--checkpoint-every", "1", "--out", str(out), "--run", "r",
+                 "--quiet"]) == 0
+    return out
+
+
+def test_flatness_command_stores_a_curve_and_resumes(small_run: Path, tmp_path: Path,
+                                                     capsys) -> None:
+    from landscape.flatness import read_local_energy
+
+    args = ["flatness", str(small_run), "--run", "r", "--sigmas", "0,0.1,0.3", "--draws", "8",
+            "--width", "0.05", "--sharpness", "0.1", "--plot", str(tmp_path / "le.png"),
+            "--quiet"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "σ=0.3" in text and "width" in text and "sharpness" in text
+    stored = read_local_energy(small_run, "r", "local_energy-multiplicative")
+    assert stored.samples.shape == (3, 8) and stored.delta[0] == 0
+    assert (tmp_path / "le.png").stat().st_size > 10_000
+    assert main(args) == 0  # stored: nothing recomputed, same numbers
+    again = read_local_energy(small_run, "r", "local_energy-multiplicative")
+    np.testing.assert_array_equal(again.samples, stored.samples)
+
+
+def test_surface_command_random_and_pca(small_run: Path, tmp_path: Path, capsys) -> None:
+    from landscape.flatness import read_surface
+
+    assert main(["surface", str(small_run), "--run", "r", "--points", "4", "--ypoints", "3",
+                 "--plot", str(tmp_path / "s.png"), "--quiet"]) == 0
+    grid = read_surface(small_run, "r", "surface-random-2d")
+    assert grid.loss.shape == (4, 3) and np.isfinite(grid.loss).all()
+    assert main(["surface", str(small_run), "--run", "r", "--plane", "pca", "--points", "3",
+                 "--plot", str(tmp_path / "p.png"), "--quiet"]) == 0
+    assert "explained variance ratio" in capsys.readouterr().out
+    assert (tmp_path / "p.png").stat().st_size > 10_000
