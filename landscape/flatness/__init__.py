@@ -38,6 +38,7 @@ from landscape.flatness.local_energy import (
     local_energy_to_study,
     read_local_energy,
 )
+from landscape.flatness.local_entropy import LocalEntropyResult, local_entropy
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -70,6 +71,7 @@ __all__ = [
     "BiasBN",
     "Directions",
     "LocalEnergyResult",
+    "LocalEntropyResult",
     "NoiseModel",
     "PCAPlane",
     "PacBayesSigmaResult",
@@ -84,6 +86,7 @@ __all__ = [
     "interpolation",
     "local_energy",
     "local_energy_to_study",
+    "local_entropy",
     "pac_bayes_sigma",
     "pca_plane",
     "random_direction",
