@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from landscape.data import LabelledDataset, subset
-from landscape.errors import StoreError
+from landscape.errors import ConfigError, StoreError
 from landscape.objectives import LossObjective, get
 from landscape.store import Study, load_model, load_run_data, run_attrs, write_array, write_attrs
 from landscape.store import _schema as S
@@ -53,7 +53,7 @@ def training_loss(attrs: dict[str, Any]) -> tuple[LossFn, str]:
     name = str(attrs.get("objective", "ce"))
     try:
         objective = get(name, **(attrs.get("objective_params") or {}))
-    except Exception:  # an objective this version does not know: fall back, and say so
+    except ConfigError:  # an objective this version does not know: fall back to CE
         objective = None
     if isinstance(objective, LossObjective):
         return objective, name
