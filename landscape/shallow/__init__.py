@@ -1,0 +1,102 @@
+r"""Perceptrons and committee machines: losses, local entropy and energy, message-passing learners.
+
+The statistical-physics half of the toolkit (Baldassi, Pittorino & Zecchina, PNAS 2020, and the
+papers it builds on; sources and how well each fact is known: ``research/baldassi.md``).
+
+Data: :func:`random_patterns`, :func:`teacher_patterns`, :func:`num_patterns` (``alpha = P/(N K)``).
+Models: :func:`predict`, :func:`hidden_fields`, :func:`stabilities`, :func:`num_errors`,
+:func:`training_error` (perceptron, committee, tree, parity).
+Losses: :func:`error_loss`, :func:`cross_entropy_gamma` (and its derivatives).
+Exact enumeration (``N <= 21``): :func:`enumerate_solutions`, :func:`exact_local_entropy`,
+:func:`exact_marginals`.
+Belief propagation: :func:`perceptron_bp`, :func:`local_entropy` → :class:`LocalEntropyResult`,
+:func:`binary_entropy`.
+Learners: :func:`focusing_bp` (perceptron and committee machine) → :class:`LearnerResult`.
+Flatness: :func:`local_energy` → :class:`LocalEnergyResult`.
+
+Example:
+    >>> import numpy as np
+    >>> from landscape.shallow import focusing_bp, local_energy, local_entropy, random_patterns
+    >>> xi, labels = random_patterns(201, 80, seed=1)
+    >>> sol = focusing_bp(xi, labels, seed=1)
+    >>> sol.solved
+    True
+    >>> le = local_energy(sol.weights, xi, labels, [0.0, 0.05], num_samples=20, seed=0)
+    >>> float(le.mean[0])
+    0.0
+    >>> S = local_entropy(sol.weights, xi, labels, couplings=np.array([2.0, 1.0]))
+    >>> bool(np.all(S.entropy <= S.bound + 0.01))
+    True
+"""
+
+from __future__ import annotations
+
+from landscape.shallow.bp import (
+    BPResult,
+    LocalEntropyResult,
+    binary_entropy,
+    default_couplings,
+    local_entropy,
+    perceptron_bp,
+)
+from landscape.shallow.data import PatternKind, num_patterns, random_patterns, teacher_patterns
+from landscape.shallow.enumeration import (
+    ExactLocalEntropy,
+    TiltedEntropy,
+    enumerate_solutions,
+    exact_local_entropy,
+    exact_marginals,
+)
+from landscape.shallow.fbp import Protocol, focusing_bp, protocol_schedule
+from landscape.shallow.local_energy import LocalEnergyResult, local_energy
+from landscape.shallow.losses import (
+    cross_entropy_gamma,
+    cross_entropy_gamma_grad,
+    cross_entropy_gamma_hess,
+    error_loss,
+)
+from landscape.shallow.models import (
+    Machine,
+    hidden_fields,
+    num_errors,
+    predict,
+    spherical,
+    stabilities,
+    training_error,
+)
+from landscape.shallow.results import LearnerResult
+
+__all__ = [
+    "BPResult",
+    "ExactLocalEntropy",
+    "LearnerResult",
+    "LocalEnergyResult",
+    "LocalEntropyResult",
+    "Machine",
+    "PatternKind",
+    "Protocol",
+    "TiltedEntropy",
+    "binary_entropy",
+    "cross_entropy_gamma",
+    "cross_entropy_gamma_grad",
+    "cross_entropy_gamma_hess",
+    "default_couplings",
+    "enumerate_solutions",
+    "error_loss",
+    "exact_local_entropy",
+    "exact_marginals",
+    "focusing_bp",
+    "hidden_fields",
+    "local_energy",
+    "local_entropy",
+    "num_errors",
+    "num_patterns",
+    "perceptron_bp",
+    "predict",
+    "protocol_schedule",
+    "random_patterns",
+    "spherical",
+    "stabilities",
+    "teacher_patterns",
+    "training_error",
+]

@@ -1,0 +1,174 @@
+r"""Message-passing kernel of the fully connected binary committee machine (private).
+
+Factor graph (``BinaryCommitteeMachineFBP.jl``, K odd, second layer fixed to +1): weights
+:math:`w_{ki}=\pm1`, hidden variables :math:`\tau_{\mu k}`, first-layer factors
+:math:`\tau_{\mu k} = \operatorname{sign}(\sum_i \xi^\mu_i w_{ki})` (label absorbed,
+:math:`\xi \leftarrow \sigma\xi`, so the output constraint becomes :math:`\sum_k\tau_{\mu k} > 0`)
+and one output factor per pattern. Messages are fields, ``g[P, K, N]`` (first layer → weight),
+``U[P, K]`` (first layer → hidden), ``D[P, K]`` (output → hidden).
+
+* Upward: :math:`U = \tfrac12[\log\Phi(\mu/s) - \log\Phi(-\mu/s)]` per :math:`(\mu, k)`, with
+  the Gaussian sum of the cavity magnetisations (the "accurate" node).
+* Output (exact, by a Poisson-binomial recursion over the other ``K - 1`` hidden units):
+  :math:`D_{\mu k} = \tfrac12\log[P(n_+ \ge (K-1)/2)/P(n_+ \ge (K+1)/2)]`, :math:`n_+` the number of
+  other units at +1.
+* Downward: with :math:`t = \tanh D` and :math:`s_\pm = (\bar\mu \pm \xi_i)/\bar s`,
+  :math:`g = \tfrac12\log\frac{(1+t)\Phi(s_+) + (1-t)\Phi(-s_+)}{(1+t)\Phi(s_-) + (1-t)\Phi(-s_-)}`,
+  in log space (``logaddexp`` of ``log_ndtr`` terms); :math:`t = 1` gives the perceptron rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_ndtr
+
+from landscape.errors import ConfigError, NonFiniteError
+from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, _logcosh
+
+_FIELD_CAP = 50.0
+_VAR_FLOOR = 1e-12
+_PROB_FLOOR = 1e-300
+
+
+def _output_fields(U: np.ndarray) -> np.ndarray:
+    """Exact output-factor messages ``D[P, K]`` from the upward fields ``U[P, K]``."""
+    P, K = U.shape
+    p_plus = 0.5 * (1.0 + np.tanh(U))  # [P, K]
+    D = np.empty_like(U)
+    half = (K - 1) // 2
+    for k in range(K):
+        others = np.delete(p_plus, k, axis=1)  # [P, K-1]
+        dist = np.zeros((P, K))
+        dist[:, 0] = 1.0
+        for j in range(K - 1):  # Poisson-binomial recursion on the count of +1
+            pj = others[:, j : j + 1]
+            dist[:, 1:] = dist[:, 1:] * (1.0 - pj) + dist[:, :-1] * pj
+            dist[:, 0] *= 1.0 - pj[:, 0]
+        ge_half = dist[:, half:].sum(axis=1)
+        ge_half1 = dist[:, half + 1 :].sum(axis=1)
+        D[:, k] = 0.5 * (
+            np.log(np.maximum(ge_half, _PROB_FLOOR)) - np.log(np.maximum(ge_half1, _PROB_FLOOR))
+        )
+    return np.clip(D, -_FIELD_CAP, _FIELD_CAP)
+
+
+@dataclass
+class CommitteeGraph:
+    """Mutable BP state of a committee machine (private)."""
+
+    xi: np.ndarray  # [P, N] label-absorbed
+    g: np.ndarray  # [P, K, N]
+    _u: np.ndarray | None = None
+
+    @classmethod
+    def create(cls, xi: np.ndarray, labels: np.ndarray, K: int, init: np.ndarray) -> CommitteeGraph:
+        if K < 3 or K % 2 == 0:
+            raise ConfigError(f"the committee machine needs an odd K >= 3, got K={K}")
+        signed = labels[:, None] * xi
+        g = np.array(init, dtype=np.float64)
+        if g.shape != (xi.shape[0], K, xi.shape[1]):
+            raise ConfigError(f"initial messages must be {(xi.shape[0], K, xi.shape[1])}")
+        return cls(xi=signed, g=g)
+
+    def cavity_sum(self) -> np.ndarray:
+        """Sum of the pattern messages on each weight, ``[K, N]``."""
+        return self.g.sum(axis=0)
+
+    def _upward(self, external: np.ndarray):
+        H = external + self.g.sum(axis=0)  # [K, N]
+        cav = H[None, :, :] - self.g
+        h = np.tanh(cav)  # [P, K, N]
+        x = self.xi[:, None, :]
+        xh = x * h
+        var_i = x**2 * (1.0 - h) * (1.0 + h)
+        mu = xh.sum(axis=2, keepdims=True)  # [P, K, 1]
+        var = var_i.sum(axis=2, keepdims=True)
+        s = np.sqrt(np.maximum(var, _VAR_FLOOR))
+        U = 0.5 * (log_ndtr(mu / s) - log_ndtr(-mu / s))[:, :, 0]
+        return H, cav, x, xh, var_i, mu, var, s, U
+
+    def free_entropy(self, external: np.ndarray) -> float:
+        r"""Bethe free entropy per weight (``N K`` weights) at the current messages.
+
+        .. math::
+            \Phi = \sum_{\mu k}\log Z_{\mu k} + \sum_\mu \log Z_\mu
+                  - \sum_{\mu k}\log\frac{\cosh(U+D)}{2\cosh U\cosh D}
+                  + \sum_{ki}\Bigl[(1-P)\log\cosh H_{ki} + \sum_\mu\log\cosh(H_{ki} - g_{\mu ki})
+                  \Bigr] + NK\log 2,
+
+        with :math:`Z_{\mu k} = \frac{1+t}2\Phi(\mu/s) + \frac{1-t}2\Phi(-\mu/s)`,
+        :math:`t = \tanh D_{\mu k}` (first layer) and :math:`Z_\mu = P(n_+ \ge (K+1)/2)` under
+        the upward messages (output node); the hidden variables have two neighbours each.
+        """
+        first, out, hidden, weights_part = self._terms(external)
+        _, K, N = self.g.shape
+        value = (np.sum(first) + np.sum(out) - np.sum(hidden) + weights_part) / (N * K)
+        if not np.isfinite(value):
+            raise NonFiniteError("the committee Bethe free entropy is not finite")
+        return float(value)
+
+    def _terms(self, external: np.ndarray):
+        P, K, N = self.g.shape
+        H, cav, _, _, _, mu, _, s, U = self._upward(external)
+        weights_part = (1 - P) * np.sum(_logcosh(H)) + np.sum(_logcosh(cav)) + N * K * np.log(2)
+        if P == 0:
+            return np.zeros((0, K)), np.zeros(0), np.zeros((0, K)), float(weights_part)
+        D = _output_fields(U)
+        log1p_t = np.log(2.0) - np.logaddexp(0.0, -2.0 * D)
+        log1m_t = np.log(2.0) - np.logaddexp(0.0, 2.0 * D)
+        m = (mu / s)[:, :, 0]
+        first = np.logaddexp(log1p_t + log_ndtr(m), log1m_t + log_ndtr(-m)) - np.log(2.0)
+        p_plus = 0.5 * (1.0 + np.tanh(U))
+        dist = np.zeros((P, K + 1))
+        dist[:, 0] = 1.0
+        for j in range(K):
+            pj = p_plus[:, j : j + 1]
+            dist[:, 1:] = dist[:, 1:] * (1.0 - pj) + dist[:, :-1] * pj
+            dist[:, 0] *= 1.0 - pj[:, 0]
+        out = np.log(np.maximum(dist[:, (K + 1) // 2 :].sum(axis=1), _PROB_FLOOR))
+        hidden = _logcosh(U + D) - _logcosh(U) - _logcosh(D) - np.log(2.0)
+        return first, out, hidden, float(weights_part)
+
+    def contradiction(self, external: np.ndarray) -> bool:
+        """Whether some pattern's output (or first-layer) constraint has BP probability < 1e-10."""
+        if self.g.shape[0] == 0:
+            return False
+        first, out, _, _ = self._terms(external)
+        return bool(min(first.min(), out.min()) < CONTRADICTION_LOG_Z)
+
+    def total_field(self, external: np.ndarray) -> np.ndarray:
+        return external + self.g.sum(axis=0)
+
+    def run(
+        self, external: np.ndarray, *, damping: float, tol: float, max_iters: int
+    ) -> tuple[int, bool]:
+        """Iterate sweeps until the max change is below ``tol``; returns (iterations, converged)."""
+        for it in range(1, max_iters + 1):
+            if self.sweep(external, damping) < tol:
+                return it, True
+        return max_iters, False
+
+    def sweep(self, external: np.ndarray, damping: float) -> float:
+        """One parallel update of all messages; returns the max change of the ``g`` messages."""
+        _, _, x, xh, var_i, mu, var, _, U = self._upward(external)
+        D = _output_fields(U)[:, :, None]  # [P, K, 1]
+        log1p_t = np.log(2.0) - np.logaddexp(0.0, -2.0 * D)  # log(1 + tanh D)
+        log1m_t = np.log(2.0) - np.logaddexp(0.0, 2.0 * D)  # log(1 - tanh D)
+        mu_bar = mu - xh
+        s_bar = np.sqrt(np.maximum(var - var_i, _VAR_FLOOR))
+        sp = (mu_bar + x) / s_bar
+        sm = (mu_bar - x) / s_bar
+        num = np.logaddexp(log1p_t + log_ndtr(sp), log1m_t + log_ndtr(-sp))
+        den = np.logaddexp(log1p_t + log_ndtr(sm), log1m_t + log_ndtr(-sm))
+        new = np.clip(0.5 * (num - den), -_FIELD_CAP, _FIELD_CAP)
+        if not np.all(np.isfinite(new)):
+            raise NonFiniteError("committee BP messages became NaN/inf; increase damping")
+        if damping:
+            new = (1.0 - damping) * new + damping * self.g
+        u_new = np.tanh(new)
+        u_old = np.tanh(self.g) if self._u is None else self._u
+        change = float(np.max(np.abs(u_new - u_old))) if new.size else 0.0
+        self.g, self._u = new, u_new
+        return change
