@@ -219,7 +219,10 @@ def _peer_topk(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tensor
     """Top-k of the peers, products counted by wrapping their own HVP entry points."""
     P = sum(p.numel() for p in model.parameters())
     try:
-        import pyhessian.hessian as pyh  # type: ignore[import-not-found]
+        import importlib
+
+        # the package re-exports a class under the module's name: fetch the module itself
+        pyh = importlib.import_module("pyhessian.hessian")
 
         count = [0]
         original = pyh.hessian_vector_product
