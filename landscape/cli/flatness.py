@@ -40,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also find the flat-minimum width: σ where δ(train error) = THRESHOLD")
     p.add_argument("--sharpness", type=float, default=None, metavar="RHO",
                    help="also measure worst-case sharpness in an L2 ball of radius RHO")
+    p.add_argument("--local-entropy", default=None, metavar="GAMMAS",
+                   help="also estimate the local entropy by SGLD at these comma-separated "
+                        "couplings γ (e.g. 1e4,1e3,1e2)")
+    p.add_argument("--chains", type=int, default=8, help="SGLD chains (default 8)")
+    p.add_argument("--sgld-steps", type=int, default=200, help="SGLD steps per γ after burn-in")
+    p.add_argument("--sgld-step-size", type=float, default=0.01, help="SGLD step size η")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", default=None, help="measurement name (default local_energy-NOISE)")
@@ -53,7 +59,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from landscape._measure import batches, prepare
-    from landscape.flatness import flat_minimum_width, local_energy_to_study, sharpness
+    from landscape.flatness import (
+        flat_minimum_width,
+        local_energy_to_study,
+        local_entropy_to_study,
+        sharpness,
+    )
     from landscape.flatness.plots import plot_local_energy
     from landscape.plot import save
     from landscape.plot._style import plt
@@ -86,6 +97,17 @@ def main(args: argparse.Namespace) -> int:
         sh = sharpness(setup.model, setup.loss_fn, data, args.sharpness, steps=10)
         print(f"  sharpness (L2, ρ={args.sharpness:g}, 10 ascent steps): Δloss "
               f"{sh.loss - sh.base:+.5g}, Δerror {sh.error - sh.base_error:+.4f}")
+    if args.local_entropy is not None:
+        le = local_entropy_to_study(
+            args.file, args.run, f"local_entropy-{name}", setup.model, setup.loss_fn, data,
+            _floats(args.local_entropy), num_chains=args.chains, num_steps=args.sgld_steps,
+            burn_in=args.sgld_steps, step_size=args.sgld_step_size, seed=args.seed,
+            overwrite=args.overwrite)
+        print(f"  local entropy (SGLD, β={le.beta:g}, {le.num_chains} chains): excess log-volume"
+              " over a flat region ΔΦ(γ), and ⟨‖w′−w‖²⟩")
+        for g, phi, se, d2 in zip(le.gammas, le.phi_excess, le.phi_excess_stderr,
+                                  le.sq_dist_mean):
+            print(f"    γ={g:<10.4g} ΔΦ {phi:+.5g} ± {1.96 * se:.2g}   ⟨‖w′−w‖²⟩ {d2:.4g}")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     plot_local_energy(result, axes[0], quantity="loss")
     plot_local_energy(result, axes[1], quantity="error")

@@ -38,7 +38,11 @@ from landscape.flatness.local_energy import (
     local_energy_to_study,
     read_local_energy,
 )
-from landscape.flatness.local_entropy import LocalEntropyResult, local_entropy
+from landscape.flatness.local_entropy import (
+    LocalEntropyResult,
+    local_entropy,
+    local_entropy_to_study,
+)
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -87,6 +91,7 @@ __all__ = [
     "local_energy",
     "local_energy_to_study",
     "local_entropy",
+    "local_entropy_to_study",
     "pac_bayes_sigma",
     "pca_plane",
     "random_direction",

@@ -117,6 +117,7 @@ steps, which estimate a mean, not an equilibrium average).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -654,3 +655,44 @@ def _drift(d: np.ndarray) -> float:
     if se == 0:
         return 0.0 if diff.mean() == 0 else math.copysign(math.inf, diff.mean())
     return float(diff.mean() / se)
+
+
+def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
+                           loss_fn: LossFn, data: object,
+                           gammas: Sequence[float] | np.ndarray | torch.Tensor, *,
+                           overwrite: bool = False, **kwargs: Any) -> LocalEntropyResult:
+    """:func:`local_entropy`, stored under ``runs/<run>/measurements/<name>`` in a study file.
+
+    The chains are warm-started from one γ to the next, so the result is computed and written
+    as a whole (not per γ); a later call with the same settings, γ values and model weights reads
+    the stored result instead of recomputing it. Other settings under the same name raise
+    :class:`~landscape.errors.StoreError` unless ``overwrite``.
+
+    Args:
+        path, run, name: the study file, the run, and the measurement's name.
+        overwrite: recompute and replace a stored result made with other settings.
+        **kwargs: the keyword options of :func:`local_entropy`.
+    """
+    import json
+
+    from landscape.errors import StoreError
+    from landscape.store import Study, load_result, param_hash, save_result
+    from landscape.store._schema import MEASUREMENTS
+
+    settings = json.dumps({"gammas": check_gammas(gammas)[0].tolist(),
+                           "param_hash": param_hash(model),
+                           **{k: v for k, v in sorted(kwargs.items()) if k != "progress"}},
+                          sort_keys=True, default=str)
+    with Study(path, "r") as study:
+        group = study.run(run).get(MEASUREMENTS)
+        if group is not None and name in group:
+            if group[name].attrs.get("settings") == settings:
+                return load_result(group[name], LocalEntropyResult)
+            if not overwrite:
+                raise StoreError(f"measurement {name!r} of run {run!r} was made with other "
+                                 "settings, γ values or weights; use another name or overwrite")
+    result = local_entropy(model, loss_fn, data, gammas, **kwargs)
+    with Study(path, "a") as study:
+        save_result(study.run(run).require_group(MEASUREMENTS), name, result,
+                    attrs={"settings": settings, "kind": "local_entropy"})
+    return result

@@ -128,16 +128,23 @@ def test_flatness_command_stores_a_curve_and_resumes(small_run: Path, tmp_path: 
 
     args = ["flatness", str(small_run), "--run", "r", "--sigmas", "0,0.1,0.3", "--draws", "8",
             "--width", "0.05", "--sharpness", "0.1", "--plot", str(tmp_path / "le.png"),
-            "--quiet"]
+            "--local-entropy", "1e4,1e3", "--chains", "3", "--sgld-steps", "20", "--quiet"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "σ=0.3" in text and "width" in text and "sharpness" in text
+    assert "σ=0.3" in text and "width" in text and "sharpness" in text and "ΔΦ" in text
     stored = read_local_energy(small_run, "r", "local_energy-multiplicative")
     assert stored.samples.shape == (3, 8) and stored.delta[0] == 0
     assert (tmp_path / "le.png").stat().st_size > 10_000
     assert main(args) == 0  # stored: nothing recomputed, same numbers
     again = read_local_energy(small_run, "r", "local_energy-multiplicative")
     np.testing.assert_array_equal(again.samples, stored.samples)
+    from landscape.flatness import LocalEntropyResult
+    from landscape.store import load_result
+
+    with Study(small_run) as study:
+        group = study.run("r")["measurements/local_entropy-local_energy-multiplicative"]
+        entropy = load_result(group, LocalEntropyResult)
+    assert entropy.gammas.tolist() == [1e3, 1e4] and np.isfinite(entropy.phi_excess).all()
 
 
 def test_surface_command_random_and_pca(small_run: Path, tmp_path: Path, capsys) -> None:
