@@ -77,7 +77,9 @@ def test_demo_quick_writes_study_and_figure(tmp_path: Path, capsys) -> None:
     assert main(["demo", "--quick", "--epochs", "2", "--out", str(out), "--figures", str(figs),
                  "--quiet"]) == 0
     assert (figs / "demo_training.png").stat().st_size > 10_000
+    assert (figs / "demo_flatness.png").stat().st_size > 10_000
     with Study(out) as study:
+        assert "local_energy-multiplicative" in study.run("mlp-mse-seed1")["measurements"]
         assert study.runs() == ["mlp-ce-seed0", "mlp-ce-seed1", "mlp-mse-seed0",
                                 "mlp-mse-seed1"]
         assert all(study.run_attrs(r)["status"] == "finished" for r in study.runs())
