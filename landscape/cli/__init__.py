@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from landscape import __version__
-from landscape.cli import demo, flatness, hessian, info, objectives, surface, train
+from landscape.cli import demo, flatness, hessian, info, objectives, shallow, surface, train
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, demo, objectives, hessian, flatness, surface)
+SUBCOMMANDS = (train, info, demo, objectives, hessian, flatness, surface, shallow)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,11 @@ Exact enumeration (``N <= 21``): :func:`enumerate_solutions`, :func:`exact_local
 :func:`exact_marginals`.
 Belief propagation: :func:`perceptron_bp`, :func:`local_entropy` → :class:`LocalEntropyResult`,
 :func:`binary_entropy`.
-Learners: :func:`focusing_bp` (perceptron and committee machine) → :class:`LearnerResult`.
+Learners (all → :class:`LearnerResult`): :func:`focusing_bp` (perceptron and committee machine),
+:func:`gamma_ce_sgd`, :func:`clipped_perceptron`, :func:`simulated_annealing`
+(:mod:`landscape.shallow.learners`).
+Storage: :func:`~landscape.shallow.study.save_solution` and friends; figures:
+:mod:`landscape.shallow.plots`.
 Flatness: :func:`local_energy` → :class:`LocalEnergyResult`.
 
 Example:
@@ -48,6 +52,7 @@ from landscape.shallow.enumeration import (
     exact_marginals,
 )
 from landscape.shallow.fbp import Protocol, focusing_bp, protocol_schedule
+from landscape.shallow.learners import clipped_perceptron, gamma_ce_sgd, simulated_annealing
 from landscape.shallow.local_energy import LocalEnergyResult, local_energy
 from landscape.shallow.losses import (
     cross_entropy_gamma,
@@ -77,6 +82,7 @@ __all__ = [
     "Protocol",
     "TiltedEntropy",
     "binary_entropy",
+    "clipped_perceptron",
     "cross_entropy_gamma",
     "cross_entropy_gamma_grad",
     "cross_entropy_gamma_hess",
@@ -86,6 +92,7 @@ __all__ = [
     "exact_local_entropy",
     "exact_marginals",
     "focusing_bp",
+    "gamma_ce_sgd",
     "hidden_fields",
     "local_energy",
     "local_entropy",
@@ -95,6 +102,7 @@ __all__ = [
     "predict",
     "protocol_schedule",
     "random_patterns",
+    "simulated_annealing",
     "spherical",
     "stabilities",
     "teacher_patterns",

@@ -14,6 +14,9 @@ MODULES = [
     "landscape.shallow.bp",
     "landscape.shallow.fbp",
     "landscape.shallow.local_energy",
+    "landscape.shallow.learners",
+    "landscape.shallow.study",
+    "landscape.shallow.plots",
 ]
 
 
