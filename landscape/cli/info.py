@@ -23,6 +23,12 @@ def _last(values: np.ndarray) -> float:
     return float(finite[-1]) if finite.size else float("nan")
 
 
+def _measurements(group: h5py.Group) -> None:
+    if S.MEASUREMENTS in group:
+        for m in group[S.MEASUREMENTS]:
+            print(f"    measurement {m}")
+
+
 def main(args: argparse.Namespace) -> int:
     with Study(args.file) as study:
         a = study.attrs
@@ -34,6 +40,13 @@ def main(args: argparse.Namespace) -> int:
         for name in runs:
             group = study.run(name)
             r = read_attrs(group)
+            if r.get("kind") == "shallow":
+                print(f"  {name}: {r.get('learner', '?')} on N={r.get('N')} P={r.get('P')} "
+                      f"(α={float(r.get('alpha', 'nan')):.3g}) K={r.get('K')}, "
+                      f"seed {r.get('seed')}: "
+                      f"{'solved' if r.get('solved') else 'not solved'}, {r.get('errors')} errors")
+                _measurements(group)
+                continue
             line = (f"  {name}: {r.get('status', '?')} ({r.get('epochs_done', '?')}/"
                     f"{(r.get('config') or {}).get('epochs', '?')} epochs), "
                     f"{str(r.get('model_class', '?')).rsplit('.', 1)[-1]} "
@@ -47,9 +60,7 @@ def main(args: argparse.Namespace) -> int:
             print(line)
             if S.TRAJECTORY in group:
                 print(f"    trajectory: epochs {group[S.TRAJECTORY]['epoch'][()].tolist()}")
-            if S.MEASUREMENTS in group:
-                for m in group[S.MEASUREMENTS]:
-                    print(f"    measurement {m}")
+            _measurements(group)
         if args.tree:
             for path, obj in study.walk():
                 if isinstance(obj, h5py.Dataset):
