@@ -15,6 +15,7 @@ from landscape.objectives.basic import CrossEntropy, MeanSquaredError
 from landscape.objectives.ce_variants import FocalLoss, LabelSmoothing
 from landscape.objectives.gcl import GCL
 from landscape.objectives.hsic import HSICBottleneck
+from landscape.objectives.ldce import LDCEApprox
 from landscape.objectives.long_tail import (
     LogitAdjustedLoss,
     balanced_accuracy,
@@ -48,6 +49,7 @@ REGISTRY: dict[str, type[Objective]] = {
     "gce_truncated": TruncatedGCE,
     "sce": SymmetricCrossEntropy,
     "imae": IMAE,
+    "ldce_approx": LDCEApprox,
     "logit_adjusted": LogitAdjustedLoss,
     "sam": SAM,
     "asam": ASAM,
@@ -93,7 +95,7 @@ def parameters(name: str) -> dict[str, Any]:
 
 
 __all__ = ["ASAM", "GCL", "IMAE", "REGISTRY", "SAM", "Batch", "CrammerSingerHinge", "CrossEntropy",
-           "FocalLoss", "GeneralizedCrossEntropy", "HSICBottleneck", "LabelSmoothing",
+           "FocalLoss", "GeneralizedCrossEntropy", "HSICBottleneck", "LDCEApprox", "LabelSmoothing",
            "LogitAdjustedLoss", "LossObjective", "MeanSquaredError", "Objective", "Perceptron",
            "RescaledSquareLoss", "StepContext", "StepOutput", "SymmetricCrossEntropy",
            "TruncatedGCE", "WestonWatkinsHinge", "available", "balanced_accuracy", "get",
