@@ -3,7 +3,10 @@
 :class:`Evaluator` holds the model, the loss and the data. Its :meth:`Evaluator.stacked` takes
 ``K`` perturbed copies of the perturbed parameters, stacked ``[K, *shape]``, and returns the
 size-weighted mean loss and the error rate of every copy over all batches, evaluating the copies
-together with ``torch.func.functional_call`` under ``torch.vmap`` (one data pass for ``K`` copies).
+together with ``torch.func.functional_call`` under ``torch.vmap`` (one data pass for ``K`` copies),
+or, for a chain of linear layers with elementwise activations (``landscape.models.MLP``, a plain
+``nn.Sequential``), with a few large batched GEMMs per row chunk (:mod:`landscape.flatness._fused`;
+the same numbers up to rounding, recognised structurally, the generic path otherwise).
 :meth:`Evaluator.recalibrated` does the same one copy at a time, re-estimating the BatchNorm
 running statistics of each copy first.
 """
@@ -20,10 +23,12 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from landscape.errors import ConfigError, NonDeterministicError
+from landscape.flatness import _fused
 from landscape.hessian._checks import check_scalar_loss, stochastic_modules
 from landscape.hessian._data import Batch, check_reiterable, iterate
 
 LossFn = Callable[[Any, Any], torch.Tensor]
+Fused = tuple[torch.Tensor, torch.Tensor]
 _NORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
@@ -77,6 +82,8 @@ class Evaluator:
         self.num_batches = 0
         self.num_data = 0
         self.classification = True
+        #: the fused evaluation plan of a recognised linear chain, else ``None``
+        self.fused = _fused.plan(model, loss_fn)
         for batch in self.batches():
             self.num_batches += 1
             self.num_data += batch.n
@@ -100,8 +107,9 @@ class Evaluator:
 
         Args:
             stack: ``{name: [K, *shape]}`` for every name in ``names``.
-            batched: evaluate the copies together under ``vmap`` (else one ``functional_call``
-                per copy; the same numbers up to rounding).
+            batched: evaluate the copies together, fused for a recognised linear chain, else
+                under ``vmap`` (``False``: one ``functional_call`` per copy; the same numbers up
+                to rounding).
             per_batch: if given, batch ``b`` uses the stack ``per_batch(b)`` instead (fresh
                 noise per batch).
         """
@@ -110,9 +118,10 @@ class Evaluator:
         wrong = torch.zeros(k, dtype=torch.float64, device=self.device)
         total = 0
         with torch.no_grad():
-            for b, batch in enumerate(self.batches()):
-                s = per_batch(b) if per_batch is not None else stack
-                if batched:
+            for batch, s, fused in self._walk(stack, k, batched, per_batch):
+                if fused is not None:
+                    lb, out = fused
+                elif batched:
                     lb, out = vmap(self._one, in_dims=(0, None, None))(dict(s), batch.x, batch.y)
                 else:
                     res = [self._one({n: t[i] for n, t in s.items()}, batch.x, batch.y)
@@ -123,6 +132,78 @@ class Evaluator:
                 wrong += self._wrong(out, batch.y)
                 total += batch.n
         return (loss / total).cpu(), (wrong / total).cpu()
+
+    # ------------------------------------------------------------------ fused linear chains
+    def _walk(self, stack: Mapping[str, torch.Tensor], k: int, batched: bool,
+              per_batch: Callable[[int], Mapping[str, torch.Tensor]] | None
+              ) -> Iterator[tuple[Batch, Mapping[str, torch.Tensor], Fused | None]]:
+        """``(batch, its stack, its fused (losses, outputs) or None)`` for every batch.
+
+        On the fused path consecutive batches are evaluated together, as one row block of
+        at most the plan's row chunk (fewer, larger GEMMs); their losses and outputs are still
+        per batch. ``None``: the generic path evaluates the batch.
+        """
+        if not batched or self.fused is None:
+            for b, batch in enumerate(self.batches()):
+                yield batch, (per_batch(b) if per_batch is not None else stack), None
+            return
+        if per_batch is not None:
+            for b, batch in enumerate(self.batches()):
+                s = per_batch(b)
+                layers = self._prepare(s, k)
+                yield batch, s, (None if layers is None else self._fused(layers, [batch], k)[0])
+            return
+        layers = self._prepare(stack, k)
+        if layers is None:
+            for batch in self.batches():
+                yield batch, stack, None
+            return
+        group: list[Batch] = []
+        rows = 0
+        for batch in self.batches():
+            if group and (rows + batch.n > self.fused.row_block(k, self.dtype)
+                          or not _fused.joinable(group[0], batch)):
+                yield from ((g, stack, f) for g, f in zip(group, self._fused(layers, group, k)))
+                group, rows = [], 0
+            group.append(batch)
+            rows += batch.n
+        if group:
+            yield from ((g, stack, f) for g, f in zip(group, self._fused(layers, group, k)))
+
+    def _prepare(self, s: Mapping[str, torch.Tensor], k: int) -> list[tuple[Any, ...]] | None:
+        """The fused plan's layers for the stack ``s``, or ``None`` (generic path) when the
+        model has changed since (hooks, train mode) or a tensor is missing."""
+        assert self.fused is not None
+        if not self.fused.usable():
+            return None
+        try:
+            return self.fused.prepare(_fused.lookup(s, self.fixed), k)
+        except _fused.Unsupported:
+            return None
+
+    def _fused(self, layers: list[tuple[Any, ...]], group: list[Batch], k: int
+               ) -> list[Fused | None]:
+        """Per batch of ``group``: losses ``[K]`` and outputs ``[K, n, C]`` on the fused path,
+        all ``None`` if the group does not fit it (then the generic path evaluates it)."""
+        assert self.fused is not None
+        x = group[0].x if len(group) == 1 else torch.cat([g.x for g in group])
+        y = group[0].y if len(group) == 1 else torch.cat([g.y for g in group])
+        try:
+            out = self.fused.outputs(layers, x, k)
+            per = self.fused.per_sample(out, y)
+        except (_fused.Unsupported, RuntimeError, IndexError, ValueError):
+            return [None] * len(group)  # the generic path redoes it (and raises its own errors)
+        sizes = [g.n for g in group]
+        outs = out.split(sizes, 1) if len(group) > 1 else (out,)
+        if per is not None:
+            means = per.split(sizes, 1) if len(group) > 1 else (per,)
+            return [(p.mean(1), o) for p, o in zip(means, outs)]
+
+        def generic(o: torch.Tensor, yb: Any) -> torch.Tensor:
+            return vmap(lambda oi, yi: check_scalar_loss(self.loss_fn(oi, yi)),
+                        in_dims=(0, None))(o, yb)
+
+        return [(generic(o, g.y), o) for o, g in zip(outs, group)]
 
     def _wrong(self, out: Any, y: Any) -> torch.Tensor:
         """Misclassified samples per copy (``out``: ``[K, n, C]``), NaN when not classification."""
