@@ -109,3 +109,11 @@ def same_settings(group: h5py.Group, key: str, settings: dict[str, Any]) -> bool
         return False
     stored = group[key].attrs.get("settings")
     return stored is not None and json.loads(stored) == json.loads(json.dumps(settings))
+
+
+def stored_measurement(study: Study, run: str, name: str) -> h5py.Group:
+    """The existing group ``runs/<run>/measurements/<name>`` (clear error when missing)."""
+    group = study.run(run)
+    if S.MEASUREMENTS not in group or name not in group[S.MEASUREMENTS]:
+        raise StoreError(f"run {run!r} of {study.path} has no measurement {name!r}")
+    return group[S.MEASUREMENTS][name]

@@ -405,15 +405,12 @@ def _job_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def read_local_energy(path: str | os.PathLike[str], run: str, name: str) -> LocalEnergyResult:
     """Read a measurement written by :func:`local_energy_to_study` (σ values not computed yet
     have NaN samples; :attr:`LocalEnergyResult.mean` is then NaN there)."""
+    from landscape._measure import stored_measurement
     from landscape.store import Study
-    from landscape.store._schema import MEASUREMENTS
     from landscape.store.study import read_attrs
 
     with Study(path, "r") as study:
-        runs = study.run(run)
-        if MEASUREMENTS not in runs or name not in runs[MEASUREMENTS]:
-            raise StoreError(f"run {run!r} of {path} has no measurement {name!r}")
-        meas = runs[MEASUREMENTS][name]
+        meas = stored_measurement(study, run, name)
         attrs = read_attrs(meas)
         if attrs.get("kind") != "local_energy":
             raise StoreError(f"{meas.name} is not a local-energy measurement")

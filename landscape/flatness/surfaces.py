@@ -569,15 +569,12 @@ def surface_to_study(path: str | os.PathLike[str], run: str, name: str, model: n
 def read_surface(path: str | os.PathLike[str], run: str, name: str
                  ) -> Surface1DResult | Surface2DResult:
     """Read a surface written by :func:`surface_to_study` (NaN where not computed yet)."""
+    from landscape._measure import stored_measurement
     from landscape.store import Study
-    from landscape.store._schema import MEASUREMENTS
     from landscape.store.study import read_attrs
 
     with Study(path, "r") as study:
-        runs = study.run(run)
-        if MEASUREMENTS not in runs or name not in runs[MEASUREMENTS]:
-            raise StoreError(f"run {run!r} of {path} has no measurement {name!r}")
-        meas = runs[MEASUREMENTS][name]
+        meas = stored_measurement(study, run, name)
         attrs = read_attrs(meas)
         kind = attrs.get("kind")
         if kind not in ("surface_1d", "surface_2d"):
