@@ -191,6 +191,12 @@ class _LocalEnergy:
             self.chunk = max(1, budget // max(per_copy, 1))
         self.chunk = min(self.chunk, self.num_samples)
         self._base: tuple[float, float] | None = None
+        # The draws of sample j are the same at every σ (common random numbers), so when all
+        # directions fit in the memory budget they are drawn once and reused across σ.
+        direction_bytes = self.num_samples * sum(w.numel() * w.element_size()
+                                                 for w in self.weights.values())
+        self._cache_directions = not self.per_batch_noise and direction_bytes <= memory_budget
+        self._directions: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
 
     @property
     def num_chunks(self) -> int:
@@ -213,8 +219,12 @@ class _LocalEnergy:
         return self._base
 
     def _stack(self, sigma: float, indices: range, *keys: object) -> dict[str, torch.Tensor]:
-        z = standard_normal(self.weights, self.seed, indices, *keys)
-        d = directions_from_normal(self.weights, z, self.noise)  # type: ignore[arg-type]
+        d = self._directions.get((indices.start, indices.stop)) if not keys else None
+        if d is None:
+            z = standard_normal(self.weights, self.seed, indices, *keys)
+            d = directions_from_normal(self.weights, z, self.noise)  # type: ignore[arg-type]
+            if self._cache_directions and not keys:
+                self._directions[(indices.start, indices.stop)] = d
         return {n: w.unsqueeze(0) + sigma * d[n] for n, w in self.weights.items()}
 
     def sigma(self, sigma: float, bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
