@@ -25,7 +25,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from landscape.errors import ConfigError, NonFiniteError
-from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, _logcosh
+from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, _logcosh, damped_update
 
 _FIELD_CAP = 50.0
 _VAR_FLOOR = 1e-12
@@ -165,10 +165,5 @@ class CommitteeGraph:
         new = np.clip(0.5 * (num - den), -_FIELD_CAP, _FIELD_CAP)
         if not np.all(np.isfinite(new)):
             raise NonFiniteError("committee BP messages became NaN/inf; increase damping")
-        if damping:
-            new = (1.0 - damping) * new + damping * self.g
-        u_new = np.tanh(new)
-        u_old = np.tanh(self.g) if self._u is None else self._u
-        change = float(np.max(np.abs(u_new - u_old))) if new.size else 0.0
-        self.g, self._u = new, u_new
+        self.g, self._u, change = damped_update(new, self.g, self._u, damping)
         return change

@@ -56,6 +56,21 @@ def _logcosh(x: np.ndarray) -> np.ndarray:
     return a + np.log1p(np.exp(-2.0 * a)) - np.log(2.0)
 
 
+def damped_update(new: np.ndarray, old: np.ndarray, old_tanh: np.ndarray | None, damping: float
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Damp new cavity fields towards the old ones, ``g ← (1 − d)·new + d·old``.
+
+    Returns the fields, their ``tanh`` (the messages' magnetisations) and the largest change of a
+    magnetisation, the convergence measure of both BP kernels.
+    """
+    if damping:
+        new = (1.0 - damping) * new + damping * old
+    u_new = np.tanh(new)
+    u_old = np.tanh(old) if old_tanh is None else old_tanh
+    change = float(np.max(np.abs(u_new - u_old))) if new.size else 0.0
+    return new, u_new, change
+
+
 def check_instance(xi: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate and return ``(xi float64 [P, N], labels float64 [P])``."""
     xi = np.asarray(xi, dtype=np.float64)
@@ -130,12 +145,7 @@ class PerceptronGraph:
         np.clip(new, -_FIELD_CAP, _FIELD_CAP, out=new)
         if not np.all(np.isfinite(new)):
             raise NonFiniteError("BP messages became NaN/inf; increase damping or check the data")
-        if damping:
-            new = (1.0 - damping) * new + damping * self.g
-        u_new = np.tanh(new)
-        u_old = np.tanh(self.g) if self._u is None else self._u
-        change = float(np.max(np.abs(u_new - u_old))) if new.size else 0.0
-        self.g, self._u = new, u_new
+        self.g, self._u, change = damped_update(new, self.g, self._u, damping)
         return change
 
     def run(
