@@ -25,7 +25,7 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from landscape.errors import ConfigError, NonFiniteError
-from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, _logcosh, damped_update
+from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, SweepLoop, _logcosh, damped_update
 
 _FIELD_CAP = 50.0
 _VAR_FLOOR = 1e-12
@@ -55,7 +55,7 @@ def _output_fields(U: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class CommitteeGraph:
+class CommitteeGraph(SweepLoop):
     """Mutable BP state of a committee machine (private)."""
 
     xi: np.ndarray  # [P, N] label-absorbed
@@ -140,15 +140,6 @@ class CommitteeGraph:
 
     def total_field(self, external: np.ndarray) -> np.ndarray:
         return external + self.g.sum(axis=0)
-
-    def run(
-        self, external: np.ndarray, *, damping: float, tol: float, max_iters: int
-    ) -> tuple[int, bool]:
-        """Iterate sweeps until the max change is below ``tol``; returns (iterations, converged)."""
-        for it in range(1, max_iters + 1):
-            if self.sweep(external, damping) < tol:
-                return it, True
-        return max_iters, False
 
     def sweep(self, external: np.ndarray, damping: float) -> float:
         """One parallel update of all messages; returns the max change of the ``g`` messages."""

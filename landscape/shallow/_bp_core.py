@@ -86,8 +86,24 @@ def check_instance(xi: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
     return xi, labels
 
 
+class SweepLoop:
+    """The convergence loop shared by the BP kernels: they provide ``sweep``."""
+
+    def sweep(self, external: np.ndarray, damping: float) -> float:
+        raise NotImplementedError
+
+    def run(
+        self, external: np.ndarray, *, damping: float, tol: float, max_iters: int
+    ) -> tuple[int, bool]:
+        """Iterate sweeps until the max change is below ``tol``; returns (iterations, converged)."""
+        for it in range(1, max_iters + 1):
+            if self.sweep(external, damping) < tol:
+                return it, True
+        return max_iters, False
+
+
 @dataclass
-class PerceptronGraph:
+class PerceptronGraph(SweepLoop):
     """Mutable BP state on one instance (private; results are copied out into frozen classes)."""
 
     xi: np.ndarray  # [P, N], label-absorbed
@@ -147,15 +163,6 @@ class PerceptronGraph:
             raise NonFiniteError("BP messages became NaN/inf; increase damping or check the data")
         self.g, self._u, change = damped_update(new, self.g, self._u, damping)
         return change
-
-    def run(
-        self, external: np.ndarray, *, damping: float, tol: float, max_iters: int
-    ) -> tuple[int, bool]:
-        """Iterate sweeps until the max change is below ``tol``; returns (iterations, converged)."""
-        for it in range(1, max_iters + 1):
-            if self.sweep(external, damping) < tol:
-                return it, True
-        return max_iters, False
 
     def factor_log_z(self, external: np.ndarray) -> np.ndarray:
         """Gaussian estimate of ``log Z_mu`` (probability that pattern mu is satisfied), ``[P]``."""

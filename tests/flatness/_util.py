@@ -113,3 +113,21 @@ def flatten(d: dict[str, torch.Tensor], names: list[str]) -> torch.Tensor:
     """``{name: [K, *shape]}`` → ``[K, P]`` in the order of ``names``."""
     k = next(iter(d.values())).shape[0]
     return torch.cat([d[n].reshape(k, -1) for n in names], dim=1)
+
+
+class Killed(Exception):
+    """Raised by :class:`CountingLoss` to simulate a job killed mid-measurement."""
+
+
+class CountingLoss:
+    """Cross-entropy that counts its calls and raises :class:`Killed` at call ``kill_at``."""
+
+    def __init__(self, kill_at: int | None = None) -> None:
+        self.calls = 0
+        self.kill_at = kill_at
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.kill_at is not None and self.calls >= self.kill_at:
+            raise Killed
+        return torch.nn.functional.cross_entropy(out, y)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 from landscape.errors import StoreError
@@ -17,28 +16,11 @@ from landscape.flatness import (
     read_local_energy,
 )
 from landscape.store import Study, load_result, save_result
-from tests.flatness._util import cls_data, mlp
+from tests.flatness._util import CountingLoss, Killed, cls_data, mlp
 
 CE = nn.CrossEntropyLoss()
 SIGMAS = [0.0, 0.05, 0.1, 0.2, 0.4, 0.8]
 
-
-class Killed(Exception):
-    pass
-
-
-class CountingLoss:
-    """Cross-entropy that counts its calls and 'kills the job' at call number ``kill_at``."""
-
-    def __init__(self, kill_at: int | None = None) -> None:
-        self.calls = 0
-        self.kill_at = kill_at
-
-    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.kill_at is not None and self.calls >= self.kill_at:
-            raise Killed
-        return CE(out, y)
 
 
 def _study(path: Path) -> None:

@@ -31,29 +31,21 @@ from landscape.flatness.plots import (
     plot_surface_3d,
 )
 from landscape.store import Study, append_trajectory, write_state
-from tests.flatness._util import cls_data, full_loss, mean_out, mlp, quad_data, quadratic
+from tests.flatness._util import (
+    CountingLoss,
+    Killed,
+    cls_data,
+    full_loss,
+    mean_out,
+    mlp,
+    quad_data,
+    quadratic,
+)
 
 CE = nn.CrossEntropyLoss()
 XS = np.array([-0.5, 0.0, 1.0])                    # 3 × 5: non-square on purpose
 YS = np.array([-1.0, -0.25, 0.0, 0.5, 2.0])
 
-
-class Killed(Exception):
-    pass
-
-
-class CountingLoss:
-    """Cross-entropy that counts its calls and raises at call number ``kill_at``."""
-
-    def __init__(self, kill_at: int | None = None) -> None:
-        self.calls = 0
-        self.kill_at = kill_at
-
-    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.kill_at is not None and self.calls >= self.kill_at:
-            raise Killed
-        return CE(out, y)
 
 
 def _given_plane(model: nn.Module, seed: int = 0) -> Directions:
