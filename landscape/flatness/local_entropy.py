@@ -131,6 +131,7 @@ from tqdm.auto import tqdm
 
 from landscape._seeding import torch_generator
 from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
+from landscape.flatness._entropy_checkpoint import Records, StudyCheckpoint
 from landscape.flatness._evaluate import LossFn
 from landscape.hessian._checks import (
     check_choice,
@@ -571,6 +572,23 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         >>> r.gammas.tolist(), r.sq_dist_chains.shape, r.phi_excess.shape
         ([10.0, 100.0], (2, 2), (2,))
     """
+    return _local_entropy(model, loss_fn, data, gammas, beta=beta, num_chains=num_chains,
+                          num_steps=num_steps, burn_in=burn_in, step_size=step_size, tail=tail,
+                          scheme=scheme, control_variate=control_variate, seed=seed,
+                          batch_size=batch_size, params=params, progress=progress)
+
+
+def _local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
+                   gammas: Sequence[float] | np.ndarray | torch.Tensor, *,
+                   beta: float | None = None, num_chains: int = DEFAULT_NUM_CHAINS,
+                   num_steps: int = DEFAULT_NUM_STEPS, burn_in: int = DEFAULT_BURN_IN,
+                   step_size: float | Sequence[float] = DEFAULT_STEP_SIZE, tail: bool = True,
+                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
+                   batch_size: int | None = None, params: ParamSelection = None,
+                   progress: bool = False, checkpoint: StudyCheckpoint | None = None
+                   ) -> LocalEntropyResult:
+    """:func:`local_entropy`, checkpointed after every γ into ``checkpoint`` (and resumed from
+    it) when one is given."""
     gam, order = check_gammas(gammas)
     num_chains = check_positive("num_chains", num_chains)
     num_steps = check_positive("num_steps", num_steps)
@@ -587,14 +605,18 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     base = chains.base()
 
     k = gam.size
-    dist_chains = np.empty((k, num_chains))
-    loss_chains = np.empty((k, num_chains))
-    drift = np.empty(k)
-    cv_coef = np.zeros(k)
-    state = chains.start(float(gam[-1]))
+    restored = checkpoint.load(chains, k) if checkpoint is not None else None
+    if restored is None:
+        rec = Records.empty(k, num_chains)
+        state = chains.start(float(gam[-1]))
+    else:
+        rec, state = restored
+    dist_chains, loss_chains, drift, cv_coef = rec.dist, rec.loss, rec.drift, rec.cv
     with tqdm(total=k * (burn_in + num_steps), desc="local entropy", disable=not progress,
-              leave=False) as bar:
+              leave=False, initial=int(rec.done.sum()) * (burn_in + num_steps)) as bar:
         for i in range(k - 1, -1, -1):                     # anneal: large γ to small γ
+            if rec.done[i]:
+                continue
             g, eta = float(gam[i]), float(etas[i])
             if burn_in:
                 state, *_ = chains.run(state, g, b, eta, scheme, burn_in, False, bar)
@@ -607,6 +629,9 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
             dist_chains[i] = d_np.mean(0)
             loss_chains[i] = lo_np.mean(0)
             drift[i] = _drift(d_np)
+            rec.done[i] = True
+            if checkpoint is not None:
+                checkpoint.save(rec, state, chains)
 
     dist_mean, dist_err = _mean_stderr(dist_chains)
     loss_mean, loss_err = _mean_stderr(loss_chains)
@@ -661,16 +686,22 @@ def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, mo
                            loss_fn: LossFn, data: object,
                            gammas: Sequence[float] | np.ndarray | torch.Tensor, *,
                            overwrite: bool = False, **kwargs: Any) -> LocalEntropyResult:
-    """:func:`local_entropy`, stored under ``runs/<run>/measurements/<name>`` in a study file.
+    """:func:`local_entropy`, stored under ``runs/<run>/measurements/<name>`` in a study file,
+    checkpointed after every γ and resumable.
 
-    The chains are warm-started from one γ to the next, so the result is computed and written
-    as a whole (not per γ); a later call with the same settings, γ values and model weights reads
-    the stored result instead of recomputing it. Other settings under the same name raise
+    The chains are warm-started from one γ to the next, so after every γ the chains themselves
+    (and their random streams) are checkpointed into the measurement's group along with the
+    per-γ records (:mod:`~landscape.flatness._entropy_checkpoint`); a killed job called again with
+    the same arguments continues with the next γ, never recomputes a finished one, and ends with
+    the same numbers as an uninterrupted run (same machine and thread count). The complete result
+    then replaces the checkpoint; a later call with the same settings, γ values and model weights
+    reads it instead of recomputing. Other settings under the same name raise
     :class:`~landscape.errors.StoreError` unless ``overwrite``.
 
     Args:
         path, run, name: the study file, the run, and the measurement's name.
-        overwrite: recompute and replace a stored result made with other settings.
+        overwrite: recompute and replace a stored result (or checkpoint) made with other
+            settings.
         **kwargs: the keyword options of :func:`local_entropy`.
     """
     import json
@@ -678,6 +709,7 @@ def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, mo
     from landscape.errors import StoreError
     from landscape.store import Study, load_result, param_hash, save_result
     from landscape.store._schema import MEASUREMENTS
+    from landscape.store.study import write_attrs
 
     settings = json.dumps({"gammas": check_gammas(gammas)[0].tolist(),
                            "param_hash": param_hash(model),
@@ -685,13 +717,22 @@ def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, mo
                           sort_keys=True, default=str)
     with Study(path, "r") as study:
         group = study.run(run).get(MEASUREMENTS)
-        if group is not None and name in group:
-            if group[name].attrs.get("settings") == settings:
-                return load_result(group[name], LocalEntropyResult)
-            if not overwrite:
-                raise StoreError(f"measurement {name!r} of run {run!r} was made with other "
-                                 "settings, γ values or weights; use another name or overwrite")
-    result = local_entropy(model, loss_fn, data, gammas, **kwargs)
+        found = group is not None and name in group
+        same = found and group[name].attrs.get("settings") == settings
+        if same and not group[name].attrs.get("partial", False):
+            return load_result(group[name], LocalEntropyResult)
+        if found and not same and not overwrite:
+            raise StoreError(f"measurement {name!r} of run {run!r} was made with other "
+                             "settings, γ values or weights; use another name or overwrite")
+    if not same:
+        with Study(path, "a") as study:
+            parent = study.run(run).require_group(MEASUREMENTS)
+            if name in parent:
+                del parent[name]
+            write_attrs(parent.create_group(name), {"settings": settings,
+                                                    "kind": "local_entropy", "partial": True})
+    result = _local_entropy(model, loss_fn, data, gammas,
+                            checkpoint=StudyCheckpoint(path, run, name), **kwargs)
     with Study(path, "a") as study:
         save_result(study.run(run).require_group(MEASUREMENTS), name, result,
                     attrs={"settings": settings, "kind": "local_entropy"})
