@@ -13,6 +13,7 @@ from scipy.integrate import quad
 from torch import nn
 
 from landscape.data._dataset import LabelledDataset
+from landscape.errors import ConfigError
 from landscape.models import build
 from landscape.objectives import Batch, get
 from landscape.train import TrainConfig, train
@@ -223,3 +224,36 @@ def test_truncated_gce_mask_survives_a_resume(data, study_path: Path) -> None:
     assert torch.equal(resumed.mask, reference.mask)
     for a, b in zip(ref.model.parameters(), out.model.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("T", [0.0, 8.0, 30.0])
+def test_imae_ce_direction_value_gradient_and_limits(T: float) -> None:
+    logits = (_random_logits() * 3).requires_grad_(True)
+    y = torch.arange(16) % 5
+    loss = get("imae", T=T, direction="ce").per_sample(logits, y)
+    loss.sum().backward()
+    p = torch.softmax(logits.detach(), dim=1)
+    p_y = p[torch.arange(16), y]
+    # gradient: CE's times the detached weight exp(T·p_y(1 − p_y))
+    weight = torch.exp(T * p_y * (1 - p_y))[:, None]
+    expected = weight * (p - torch.nn.functional.one_hot(y, 5).to(p.dtype))
+    torch.testing.assert_close(logits.grad, expected, rtol=1e-10, atol=1e-12)
+    # value: −log p_y + ∫_{p_y}^1 (e^{T s(1−s)} − 1)/s ds, by adaptive quadrature
+    for i in (0, 5, 11):
+        tail, _ = quad(lambda s: math.expm1(T * s * (1 - s)) / s, float(p_y[i]), 1.0,
+                       epsabs=1e-13, epsrel=1e-13)
+        assert loss[i].item() == pytest.approx(-math.log(float(p_y[i])) + tail, rel=1e-10)
+    assert bool((loss >= 0).all())
+    if T == 0.0:
+        ce = torch.nn.functional.cross_entropy(logits.detach(), y, reduction="none")
+        torch.testing.assert_close(loss.detach(), ce)
+    # a fitted sample has (near) zero loss and gradient, unlike direction="normalised"
+    z = torch.tensor([[40.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    fitted = get("imae", T=T, direction="ce").per_sample(z, torch.tensor([0]))
+    fitted.sum().backward()
+    assert fitted.item() < 1e-15 and z.grad.abs().max().item() < 1e-15
+
+
+def test_imae_bad_direction() -> None:
+    with pytest.raises(ConfigError, match="direction"):
+        get("imae", direction="mae")
