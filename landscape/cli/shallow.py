@@ -3,6 +3,7 @@
 Examples::
 
     landscape shallow solve --N 201 --alpha 0.5 --learner fbp --seed 1 --out s.h5 --run fbp_1
+    landscape shallow solve --N 321 --K 5 --alpha 0.125 --learner rsgd --out s.h5
     landscape shallow local-entropy s.h5 --run fbp_1 --plot S.png
     landscape shallow local-energy s.h5 --run fbp_1 --plot E.png
 """
@@ -13,7 +14,8 @@ import argparse
 
 from landscape.errors import ConfigError
 
-LEARNERS = ("fbp", "gamma_ce", "sa", "clipped")
+LEARNERS = ("fbp", "gamma_ce", "sa", "clipped", "rsgd", "replicated_gd", "entropic_gd", "lal",
+            "elal")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,15 +46,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--gamma-min", type=float, default=0.5)
     g.add_argument("--gamma-max", type=float, default=20.0)
     g.add_argument("--lr", type=float, default=None)
-    g.add_argument("--epochs", type=int, default=300, help="gamma_ce epochs / clipped max epochs")
+    g.add_argument("--epochs", type=int, default=300,
+                   help="gamma_ce / replicated_gd / entropic_gd epochs; clipped max epochs")
     g.add_argument("--spherical", action="store_true",
-                   help="gamma_ce: keep continuous spherical weights")
+                   help="gamma_ce, replicated_gd, entropic_gd: keep continuous spherical weights")
     g.add_argument("--sweeps", type=int, default=1000, help="sa: sweeps")
     g.add_argument("--T0", type=float, default=2.0)
     g.add_argument("--T1", type=float, default=0.05)
     g.add_argument("--reinforce", type=float, default=0.0, metavar="PROB",
                    help="clipped: reinforcement probability (CP+R)")
     g.add_argument("--margin", type=float, default=0.0, help="clipped: reinforcement margin")
+    g.add_argument("--replicas", type=int, default=None,
+                   help="rsgd / replicated_gd: replicas y (default 7 / 3)")
+    g.add_argument("--formula", choices=("simple", "corrected", "hard", "continuous"),
+                   default="simple", help="rsgd: kick with the centre traced out")
+    g.add_argument("--batch", type=int, default=None,
+                   help="minibatch size: rsgd (default 80), lal / elal (default 1), "
+                        "replicated_gd / entropic_gd (default 10)")
+    g.add_argument("--max-epochs", type=int, default=1000, help="rsgd / lal / elal: max epochs")
+    g.add_argument("--gamma", type=float, default=None,
+                   help="rsgd: initial coupling (default 0.05); replicated_gd / entropic_gd: CE "
+                        "inverse temperature (default 5)")
     s.set_defaults(func=main_solve)
 
     e = ssub.add_parser("local-entropy", help="BP local entropy S(d) around a stored solution")
@@ -88,6 +102,22 @@ def _learn(args: argparse.Namespace, xi, labels):
     if args.learner == "sa":
         return sh.simulated_annealing(xi, labels, K=args.K, sweeps=args.sweeps, T0=args.T0,
                                       T1=args.T1, seed=args.seed)
+    if args.learner == "rsgd":
+        kw = {} if args.gamma is None else {"gamma": args.gamma}
+        return sh.replicated_sgd(xi, labels, K=args.K, y=args.replicas or 7,
+                                 batch=args.batch or 80, formula=args.formula,
+                                 max_epochs=args.max_epochs, seed=args.seed, **kw)
+    if args.learner in ("replicated_gd", "entropic_gd"):
+        kw = {"gamma": args.gamma} if args.gamma is not None else {}
+        if args.learner == "replicated_gd":
+            kw["y"] = args.replicas or 3
+        fn = sh.replicated_gd if args.learner == "replicated_gd" else sh.entropic_gd
+        return fn(xi, labels, K=args.K, lr=args.lr, epochs=args.epochs,
+                  batch_size=args.batch or 10, binary=not args.spherical, seed=args.seed, **kw)
+    if args.learner in ("lal", "elal"):
+        fn = sh.least_action if args.learner == "lal" else sh.entropic_least_action
+        return fn(xi, labels, K=args.K, batch=args.batch or 1, max_epochs=args.max_epochs,
+                  seed=args.seed)
     if args.K != 1:
         raise ConfigError("the clipped perceptron is for K = 1 only")
     return sh.clipped_perceptron(xi, labels, max_epochs=args.epochs,
@@ -101,8 +131,9 @@ def main_solve(args: argparse.Namespace) -> int:
 
     if args.kind == "binary" and args.N % 2 == 0:
         raise ConfigError(f"binary patterns need an odd --N (got {args.N})")
-    if args.spherical and args.learner != "gamma_ce":
-        raise ConfigError("--spherical only applies to --learner gamma_ce")
+    if args.spherical and args.learner not in ("gamma_ce", "replicated_gd", "entropic_gd"):
+        raise ConfigError("--spherical only applies to --learner gamma_ce, replicated_gd and "
+                          "entropic_gd")
     P = num_patterns(args.alpha, args.N, args.K)
     xi, labels = random_patterns(args.N, P, seed=args.seed, kind=args.kind)
     res = _learn(args, xi, labels)

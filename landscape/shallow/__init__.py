@@ -13,7 +13,10 @@ Belief propagation: :func:`perceptron_bp`, :func:`local_entropy` → :class:`Loc
 :func:`binary_entropy`.
 Learners (all → :class:`LearnerResult`): :func:`focusing_bp` (perceptron and committee machine),
 :func:`gamma_ce_sgd`, :func:`clipped_perceptron`, :func:`simulated_annealing`
-(:mod:`landscape.shallow.learners`).
+(:mod:`landscape.shallow.learners`); :func:`replicated_sgd` (binary committee machines),
+:func:`replicated_gd`, :func:`entropic_gd` (continuous weights; all three in
+:mod:`landscape.shallow.replicated`); :func:`least_action`, :func:`entropic_least_action`
+(:mod:`landscape.shallow.greedy`).
 Storage: :func:`~landscape.shallow.study.save_solution` and friends; figures:
 :mod:`landscape.shallow.plots`.
 Flatness: :func:`local_energy` → :class:`LocalEnergyResult`.
@@ -52,6 +55,7 @@ from landscape.shallow.enumeration import (
     exact_marginals,
 )
 from landscape.shallow.fbp import Protocol, focusing_bp, protocol_schedule
+from landscape.shallow.greedy import entropic_least_action, least_action
 from landscape.shallow.learners import clipped_perceptron, gamma_ce_sgd, simulated_annealing
 from landscape.shallow.local_energy import LocalEnergyResult, local_energy
 from landscape.shallow.losses import (
@@ -69,6 +73,7 @@ from landscape.shallow.models import (
     stabilities,
     training_error,
 )
+from landscape.shallow.replicated import entropic_gd, replicated_gd, replicated_sgd
 from landscape.shallow.results import LearnerResult
 
 __all__ = [
@@ -87,6 +92,8 @@ __all__ = [
     "cross_entropy_gamma_grad",
     "cross_entropy_gamma_hess",
     "default_couplings",
+    "entropic_gd",
+    "entropic_least_action",
     "enumerate_solutions",
     "error_loss",
     "exact_local_entropy",
@@ -94,6 +101,7 @@ __all__ = [
     "focusing_bp",
     "gamma_ce_sgd",
     "hidden_fields",
+    "least_action",
     "local_energy",
     "local_entropy",
     "num_errors",
@@ -102,6 +110,8 @@ __all__ = [
     "predict",
     "protocol_schedule",
     "random_patterns",
+    "replicated_gd",
+    "replicated_sgd",
     "simulated_annealing",
     "spherical",
     "stabilities",
