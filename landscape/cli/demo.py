@@ -1,104 +1,149 @@
 """``landscape demo``: the main job on built-in data (scikit-learn's 8×8 digits).
 
-Trains small MLPs under cross-entropy and mean squared error over two seeds, writes them with their
-histories and provenance into ``results/demo.h5``, draws the training curves into
-``figures/demo_training.png``, then measures how flat each minimum is: the local energy of the
-training error (its increase under multiplicative weight noise of size σ, Pittorino et al. 2021),
-which compares minima of different objectives on a common scale, drawn into
-``figures/demo_flatness.png``. Rerunning skips finished runs and stored measurements.
+Trains small MLPs (64-64-64-10) under five objectives — cross-entropy, MSE, the Crammer–Singer
+multiclass hinge, label smoothing and the noise-robust generalised cross-entropy (GCE) — with two
+seeds each, into ``results/demo.h5``; then measures every minimum with
+:func:`landscape.compare.measure_minimum`: the local energy of training loss and error under
+multiplicative weight noise, the flat-minimum width, the worst-case (L2) sharpness, the local
+entropy by SGLD, the Hessian's top eigenvalues, trace and spectral density, and the generalisation
+gap; prints a table of the measures and of their Kendall rank correlations with the gap, and draws
+``figures/demo_*.png``. Rerunning skips finished runs and stored measurements. Measurements of
+such small models run fastest on one thread, which is the default here (``landscape --threads N
+demo`` to change it).
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-DEMO_OBJECTIVES = ("ce", "mse")
+DEMO_OBJECTIVES = ("ce", "mse", "hinge_cs", "label_smoothing", "gce")
 DEMO_SEEDS = (0, 1)
-DEMO_SIGMAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+#: The figures the demo draws, by file name under ``--figures``.
+DEMO_FIGURES = ("demo_training.png", "demo_local_energy.png", "demo_width.png",
+                "demo_sharpness.png", "demo_local_entropy.png", "demo_lambda_max.png",
+                "demo_trace.png", "demo_spectra.png", "demo_correlations.png")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job: train small MLPs on digits under CE and MSE",
-                       description=__doc__)
-    p.add_argument("--quick", action="store_true", help="few epochs (under a minute)")
+    p = sub.add_parser("demo", help="the main job: compare the minima of five objectives on "
+                                    "digits", description=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="few epochs and rough measurements (well under a minute)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
     p.add_argument("--out", default="results/demo.h5")
     p.add_argument("--figures", default="figures")
-    p.add_argument("--overwrite", action="store_true", help="retrain runs that exist")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain runs that exist and recompute their measurements")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from landscape.compare import (
+        GAPS,
+        SCALAR_MEASURES,
+        STAGES,
+        MeasureConfig,
+        correlation_table,
+        measure_minimum,
+        measures_table,
+        rank_correlations,
+    )
     from landscape.data import load_splits
     from landscape.models import build
     from landscape.objectives import get
-    from landscape.plot import training_curves
     from landscape.train import TrainConfig, train
 
+    start = time.perf_counter()
+    if getattr(args, "threads", None) is None:
+        torch.set_num_threads(1)
     epochs = args.epochs if args.epochs is not None else (8 if args.quick else 60)
     train_data, test_data = load_splits("digits", seed=0)
+    runs = [(f"mlp-{name}-seed{seed}", name, seed) for name in DEMO_OBJECTIVES
+            for seed in DEMO_SEEDS]
     print(f"digits: {len(train_data)} training and {len(test_data)} test samples, "
-          f"{train_data.num_classes} classes; {epochs} epochs per run -> {args.out}")
-    runs = []
-    for objective_name in DEMO_OBJECTIVES:
-        for seed in DEMO_SEEDS:
-            run = f"mlp-{objective_name}-seed{seed}"
-            model = build("mlp", train_data.input_shape, train_data.num_classes, seed=seed,
-                          depth=2, width=64)
-            config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, seed=seed,
-                                 checkpoint_every=max(1, epochs // 10))
-            result = train(model, get(objective_name), train_data, test_data, config,
-                           study=args.out, run=run, overwrite=args.overwrite,
-                           progress=False if args.quiet else None)
-            h = result.history
-            print(f"  {run:18s} train loss {h['train_loss'][-1]:.4g}  train acc "
-                  f"{h['train_acc'][-1]:.4f}  test acc {h['test_acc'][-1]:.4f}")
-            runs.append(run)
-    fig_path = Path(args.figures) / "demo_training.png"
-    training_curves(args.out, runs, out=fig_path,
-                    title="digits, MLP 64-64-64-10: cross-entropy vs MSE, two seeds")
-    print(f"training curves: {fig_path}")
-    draws = 8 if args.quick else 32
-    print(f"flatness: local energy of the training error, multiplicative noise, {draws} draws "
-          "per σ")
-    curves = {run: _local_energy(args.out, run, draws) for run in runs}
-    for run, le in curves.items():
-        at = {float(s): float(d) for s, d in zip(le.sigmas, le.error_delta)}
-        print(f"  {run:18s} δerror(σ=0.1) {at[0.1]:+.4f}  δerror(σ=0.2) {at[0.2]:+.4f}  "
-              f"δerror(σ=0.3) {at[0.3]:+.4f}")
-    flat_path = Path(args.figures) / "demo_flatness.png"
-    _plot_flatness(curves, flat_path)
-    print(f"flatness curves: {flat_path}")
+          f"{train_data.num_classes} classes; {len(runs)} runs ({', '.join(DEMO_OBJECTIVES)} × "
+          f"seeds {', '.join(map(str, DEMO_SEEDS))}), {epochs} epochs each, "
+          f"{torch.get_num_threads()} thread(s) -> {args.out}")
+    bar = tqdm(runs, desc="training", unit="run", disable=args.quiet, leave=False)
+    for run, name, seed in bar:
+        bar.set_postfix_str(run)
+        model = build("mlp", train_data.input_shape, train_data.num_classes, seed=seed,
+                      depth=2, width=64)
+        config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, seed=seed,
+                             checkpoint_every=max(1, epochs // 10))
+        h = train(model, get(name), train_data, test_data, config, study=args.out, run=run,
+                  overwrite=args.overwrite, progress=False).history
+        tqdm.write(f"  {run:26s} train loss {h['train_loss'][-1]:.3e}  train acc "
+                   f"{h['train_acc'][-1]:.4f}  test acc {h['test_acc'][-1]:.4f}")
+    bar.close()
+    trained = time.perf_counter()
+
+    measure_config = MeasureConfig.quick() if args.quick else MeasureConfig()
+    print(f"measuring {len(runs)} minima: local energy (σ ≤ {max(measure_config.sigmas):g}, "
+          f"{measure_config.num_draws} draws), width, sharpness (ρ = {measure_config.rho:g}), "
+          f"local entropy (γ = {', '.join(f'{g:g}' for g in measure_config.gammas)}), Hessian "
+          f"(top {measure_config.topk}, trace, density)")
+    results = []
+    with tqdm(total=len(runs) * len(STAGES), desc="measuring", unit="step",
+              disable=args.quiet) as bar:
+        for run, _, _ in runs:
+            def advance(stage: str, run: str = run) -> None:
+                bar.set_postfix_str(f"{run}: {stage}")
+                bar.update(1)
+            results.append(measure_minimum(args.out, run, config=measure_config,
+                                           overwrite=args.overwrite, on_stage=advance))
+    measured = time.perf_counter()
+
+    scalars = [r.scalars() for r in results]
+    correlations = rank_correlations(
+        {m.key: [s[m.key] for s in scalars] for m in SCALAR_MEASURES},
+        {g.key: [s[g.key] for s in scalars] for g in GAPS}, seed=0)
+    _figures(args.out, results, correlations, Path(args.figures), quiet=args.quiet)
+    print()
+    print("measures per minimum (σ* = "
+          f"{measure_config.reference_sigma:g}, width at δ training error = "
+          f"{measure_config.width_threshold:g} with its {100 * measure_config.confidence:.0f}% "
+          f"CI, sharpness at ρ = {measure_config.rho:g}, ΔΦ at γ = "
+          f"{min(measure_config.gammas):g}):")
+    print(measures_table(results))
+    print()
+    print(f"Kendall rank correlation with the generalisation gap ({len(results)} runs, "
+          "bootstrap CI):")
+    print(correlation_table(correlations))
+    print()
+    print(f"figures: {', '.join(str(Path(args.figures) / f) for f in DEMO_FIGURES)}")
+    end = time.perf_counter()
+    print(f"done in {end - start:.0f} s (training {trained - start:.0f} s, measuring "
+          f"{measured - trained:.0f} s, figures and tables {end - measured:.0f} s)")
     return 0
 
 
-def _local_energy(path: str, run: str, draws: int) -> object:
-    from landscape._measure import batches, prepare
-    from landscape.flatness import local_energy_to_study
+def _figures(path: str, results: list, correlations: list, folder: Path, *,
+             quiet: bool) -> None:
+    """Draw every figure of the demo into ``folder``."""
+    from tqdm.auto import tqdm
 
-    setup = prepare(path, run)
-    return local_energy_to_study(path, run, "local_energy-multiplicative", setup.model,
-                                 setup.loss_fn, batches(setup.data, setup.model, None),
-                                 DEMO_SIGMAS, draws, noise="multiplicative", seed=0)
+    from landscape.compare import plots
 
-
-def _plot_flatness(curves: dict, out: Path) -> None:
-    from landscape.plot import save
-    from landscape.plot._style import plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for k, (run, le) in enumerate(curves.items()):
-        band = 1.96 * le.error_stderr
-        ax.plot(le.sigmas, le.error_delta, "o-", ms=3, color=colors[k], label=run)
-        ax.fill_between(le.sigmas, le.error_delta - band, le.error_delta + band,
-                        color=colors[k], alpha=0.2)
-    ax.axhline(0.0, color="0.6", lw=0.8)
-    ax.set(xlabel="σ (multiplicative weight noise)", ylabel="δ training error (local energy)",
-           title="flatness of the minima: lower is flatter (95% bands)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save(fig, out)
+    jobs = [
+        ("demo_training.png", lambda out: plots.plot_training(
+            path, [r.run for r in results], out=out,
+            title="digits, MLP 64-64-64-10: five objectives, two seeds")),
+        ("demo_local_energy.png", lambda out: plots.plot_local_energy(results, out=out)),
+        ("demo_width.png", lambda out: plots.plot_measure(results, "width", out=out)),
+        ("demo_sharpness.png", lambda out: plots.plot_measure(results, "sharpness", out=out)),
+        ("demo_local_entropy.png", lambda out: plots.plot_local_entropy(results, out=out)),
+        ("demo_lambda_max.png", lambda out: plots.plot_measure(results, "lambda_max", out=out)),
+        ("demo_trace.png", lambda out: plots.plot_measure(results, "trace", out=out)),
+        ("demo_spectra.png", lambda out: plots.plot_spectra(results, out=out)),
+        ("demo_correlations.png", lambda out: plots.plot_correlations(correlations, out=out)),
+    ]
+    assert tuple(name for name, _ in jobs) == DEMO_FIGURES
+    for name, draw in tqdm(jobs, desc="figures", unit="fig", disable=quiet, leave=False):
+        draw(folder / name)

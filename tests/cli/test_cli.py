@@ -72,18 +72,25 @@ def test_python_dash_m_and_version() -> None:
     assert proc.returncode == 0 and "landscape 0.1.0" in proc.stdout
 
 
-def test_demo_quick_writes_study_and_figure(tmp_path: Path, capsys) -> None:
+def test_demo_quick_writes_study_and_figures(tmp_path: Path, capsys) -> None:
+    from landscape.cli.demo import DEMO_FIGURES, DEMO_OBJECTIVES, DEMO_SEEDS
+
     out, figs = tmp_path / "demo.h5", tmp_path / "figs"
     assert main(["demo", "--quick", "--epochs", "2", "--out", str(out), "--figures", str(figs),
                  "--quiet"]) == 0
-    assert (figs / "demo_training.png").stat().st_size > 10_000
-    assert (figs / "demo_flatness.png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "Kendall" in printed and "| mlp-gce-seed1" in printed
+    for name in DEMO_FIGURES:
+        assert (figs / name).stat().st_size > 10_000, name
+    runs = sorted(f"mlp-{o}-seed{s}" for o in DEMO_OBJECTIVES for s in DEMO_SEEDS)
+    assert {"ce", "mse", "hinge_cs", "label_smoothing", "gce"} <= set(DEMO_OBJECTIVES)
     with Study(out) as study:
-        assert "local_energy-multiplicative" in study.run("mlp-mse-seed1")["measurements"]
-        assert study.runs() == ["mlp-ce-seed0", "mlp-ce-seed1", "mlp-mse-seed0",
-                                "mlp-mse-seed1"]
+        assert study.runs() == runs
         assert all(study.run_attrs(r)["status"] == "finished" for r in study.runs())
         assert study.run_attrs("mlp-ce-seed0")["dataset_id"] == "digits/train"
+        for r in runs:
+            assert {"local_energy", "flatness", "local_entropy", "hessian"} <= set(
+                study.run(r)["measurements"])
 
 
 def test_train_fills_class_counts_for_logit_adjustment(tmp_path: Path, capsys) -> None:

@@ -1,0 +1,59 @@
+"""Comparing minima: every measurement of a stored run, rank correlations with the gap, figures.
+
+The library behind ``landscape demo`` and the analyses that compare the minima reached under
+different objectives (issue 8's analyses 3–5):
+
+Measuring:
+    :func:`measure_minimum` (:mod:`~landscape.compare.measures`) → :class:`MinimumMeasures`:
+    local energy, flat-minimum width, worst-case sharpness, local entropy, Hessian top
+    eigenvalues, trace and spectral density, and the generalisation gap of one run, each stored
+    in the study file with its settings (a rerun reads them back). :class:`MeasureConfig` holds
+    the settings (``MeasureConfig.quick()`` for CI-sized runs).
+Correlating:
+    :func:`kendall_tau` and :func:`rank_correlations` (:mod:`~landscape.compare.correlation`):
+    Kendall τ-b of a measure with the gap across runs, with a seeded bootstrap interval.
+Reporting:
+    :func:`measures_table`, :func:`correlation_table` (:mod:`~landscape.compare.table`);
+    figures in :mod:`landscape.compare.plots` (one per measure, a fixed colour per objective).
+"""
+
+from __future__ import annotations
+
+from landscape.compare.correlation import (
+    RankCorrelation,
+    bootstrap_tau,
+    kendall_tau,
+    rank_correlations,
+    tau_b,
+)
+from landscape.compare.measures import (
+    GAPS,
+    SCALAR_MEASURES,
+    STAGES,
+    Gap,
+    MeasureConfig,
+    MinimumMeasures,
+    ScalarMeasure,
+    generalisation_gap,
+    measure_minimum,
+)
+from landscape.compare.table import correlation_table, measures_table
+
+__all__ = [
+    "GAPS",
+    "SCALAR_MEASURES",
+    "STAGES",
+    "Gap",
+    "MeasureConfig",
+    "MinimumMeasures",
+    "RankCorrelation",
+    "ScalarMeasure",
+    "bootstrap_tau",
+    "correlation_table",
+    "generalisation_gap",
+    "kendall_tau",
+    "measure_minimum",
+    "measures_table",
+    "rank_correlations",
+    "tau_b",
+]

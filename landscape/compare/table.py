@@ -1,0 +1,71 @@
+"""Plain-text tables of the measures per run and of their rank correlations with the gap.
+
+Both are GitHub-flavoured markdown with padded columns, so they read the same in a terminal and
+paste into a README or an issue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from landscape.compare.correlation import RankCorrelation
+from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures
+
+
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]],
+             align: Sequence[str] | None = None) -> str:
+    """A markdown table with padded columns; ``align`` holds ``"l"`` or ``"r"`` per column
+    (default: the first column left, the others right)."""
+    align = list(align) if align is not None else ["l"] + ["r"] * (len(header) - 1)
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [str(c).ljust(w) if a == "l" else str(c).rjust(w)
+                  for c, w, a in zip(cells, widths, align)]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if a == "r" else (":" + "-" * (w + 1))
+                          for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _num(value: float, digits: int = 3) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if value != 0 and (abs(value) >= 10**4 or abs(value) < 10**-3):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}"
+
+
+def measures_table(results: Sequence[MinimumMeasures]) -> str:
+    """One row per run: objective, seed, training and test error, the gaps, and every scalar
+    measure (:data:`~landscape.compare.measures.SCALAR_MEASURES`), the width with its interval.
+    """
+    header = ["run", "objective", "seed", "train err", "test err",
+              *(g.label for g in GAPS), *(m.label for m in SCALAR_MEASURES)]
+    rows = []
+    for r in results:
+        s = r.scalars()
+        cells = [r.run, r.objective, str(r.seed), f"{r.gap.train_error:.4f}",
+                 f"{r.gap.test_error:.4f}", *(_num(s[g.key]) for g in GAPS)]
+        for m in SCALAR_MEASURES:
+            if m.key == "width":
+                cells.append(f"{_num(r.width.width)} [{_num(r.width.ci_low)}, "
+                             f"{_num(r.width.ci_high)}]")
+            else:
+                cells.append(_num(s[m.key]))
+        rows.append(cells)
+    return markdown(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))
+
+
+def correlation_table(correlations: Sequence[RankCorrelation]) -> str:
+    """One row per (measure, gap): Kendall τ, its bootstrap interval, scipy's p-value and the
+    number of runs."""
+    labels = {m.key: m.label for m in (*SCALAR_MEASURES, *GAPS)}
+    level = f"{100 * correlations[0].confidence:.0f}% CI" if correlations else "CI"
+    header = ["measure", "gap", "Kendall τ", level, "p", "runs"]
+    rows = [[labels.get(c.measure, c.measure), labels.get(c.gap, c.gap), _num(c.tau, 2),
+             f"[{_num(c.ci_low, 2)}, {_num(c.ci_high, 2)}]", _num(c.p_value, 2), str(c.n)]
+            for c in correlations]
+    return markdown(header, rows, ["l", "l", "r", "r", "r", "r"])

@@ -1,0 +1,149 @@
+"""measure_minimum: everything is stored in the study, and a second call recomputes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import landscape.compare.measures as M
+import landscape.hessian.study as HS
+from landscape.cli import main
+from landscape.compare import (
+    GAPS,
+    SCALAR_MEASURES,
+    STAGES,
+    MeasureConfig,
+    generalisation_gap,
+    measure_minimum,
+)
+from landscape.errors import ConfigError, StoreError
+from landscape.store import Study, read_history
+from tests.compare.conftest import TINY
+
+# the modules, not the functions of the same names that landscape.flatness exports
+LE = importlib.import_module("landscape.flatness.local_energy")
+LS = importlib.import_module("landscape.flatness.local_entropy")
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Wrap every estimator that does real work with a call counter."""
+    counts: dict[str, int] = {}
+    targets = [(LE._LocalEnergy, "sigma"), (M, "flat_minimum_width"), (M, "sharpness"),
+               (LS, "local_entropy"), (LS, "_local_entropy"), (HS, "eigenvalues"),
+               (HS, "trace"), (HS, "spectral_density")]
+    for owner, name in targets:
+        original = getattr(owner, name, None)
+        if original is None:  # a private helper this version of the module does not have
+            continue
+
+        def counted(*args, _f=original, _n=name, **kwargs):
+            counts[_n.lstrip("_")] = counts.get(_n.lstrip("_"), 0) + 1
+            return _f(*args, **kwargs)
+        monkeypatch.setattr(owner, name, counted)
+    return counts
+
+
+def _created(path: Path, run: str) -> dict[str, str]:
+    """The ``created`` stamp of every stored result of ``run`` (rewritten by every save)."""
+    out = {}
+    with Study(path) as study:
+        study.run(run)["measurements"].visititems(
+            lambda name, obj: out.__setitem__(name, str(obj.attrs["created"]))
+            if "created" in obj.attrs else None)
+    return out
+
+
+def test_measure_minimum_stores_everything_and_a_rerun_computes_nothing(
+        tiny_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.h5"
+    shutil.copy(tiny_study, path)
+    counts = _count_calls(monkeypatch)
+    stages: list[str] = []
+    first = measure_minimum(path, "ce-0", config=TINY, on_stage=stages.append)
+    assert first.recomputed == STAGES and tuple(stages) == STAGES
+    assert set(counts) == {"sigma", "flat_minimum_width", "sharpness", "local_entropy",
+                           "eigenvalues", "trace", "spectral_density"}
+    with Study(path) as study:
+        meas = study.run("ce-0")["measurements"]
+        assert {"local_energy", "flatness", "local_entropy", "hessian"} <= set(meas)
+        assert {"width", "sharpness"} <= set(meas["flatness"])
+        assert {"top", "trace", "density"} <= set(meas["hessian"])
+        assert meas["flatness"]["indices"].shape == (TINY.num_samples,)
+    stamps = _created(path, "ce-0")
+    assert {"flatness/width", "local_entropy", "hessian/top"} <= set(stamps)
+    counts.clear()
+    second = measure_minimum(path, "ce-0", config=TINY)
+    assert second.recomputed == () and counts == {}
+    assert _created(path, "ce-0") == stamps
+    assert second.width.width == first.width.width or (
+        math.isnan(second.width.width) and math.isnan(first.width.width))
+    assert second.sharpness.delta_loss == first.sharpness.delta_loss
+    np.testing.assert_array_equal(second.local_energy.error_samples,
+                                  first.local_energy.error_samples)
+    np.testing.assert_array_equal(second.local_entropy.phi_excess,
+                                  first.local_entropy.phi_excess)
+    np.testing.assert_array_equal(second.spectrum.top.eigenvalues,
+                                  first.spectrum.top.eigenvalues)
+    assert second.scalars() == pytest.approx(first.scalars(), nan_ok=True)
+
+
+def test_the_result_holds_every_measure(measured: list) -> None:
+    r = measured[0]
+    assert (r.run, r.objective, r.seed) == ("ce-0", "ce", 0)
+    assert r.local_energy.sigmas.tolist() == list(TINY.sigmas)
+    assert r.local_energy.num_samples == TINY.num_draws
+    assert r.width.quantity == "error" and r.width.threshold == TINY.width_threshold
+    assert r.sharpness.rho == TINY.rho and r.sharpness.steps == TINY.sharpness_steps
+    assert r.local_entropy.gammas.tolist() == list(TINY.gammas)
+    assert r.spectrum.top.eigenvalues.shape == (TINY.topk,)
+    assert r.spectrum.density.num_probes == TINY.density_probes
+    s = r.scalars()
+    assert set(s) == {m.key for m in SCALAR_MEASURES} | {g.key for g in GAPS}
+    assert s["lambda_max"] == r.spectrum.top.eigenvalues[0]
+    assert s["sharpness"] == pytest.approx(r.sharpness.delta_loss)
+    assert all(math.isfinite(v) for k, v in s.items() if k != "width")
+
+
+def test_other_settings_raise_unless_overwrite(tiny_study: Path, tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    shutil.copy(tiny_study, path)
+    measure_minimum(path, "mse-0", config=TINY)
+    other = dataclasses.replace(TINY, rho=2 * TINY.rho)
+    with pytest.raises(StoreError, match="sharpness"):
+        measure_minimum(path, "mse-0", config=other)
+    again = measure_minimum(path, "mse-0", config=other, overwrite=True)
+    assert again.sharpness.rho == 2 * TINY.rho and "sharpness" in again.recomputed
+
+
+def test_gap_comes_from_the_history_and_uses_clean_labels_under_noise(
+        tiny_study: Path, tmp_path: Path) -> None:
+    g = generalisation_gap(tiny_study, "ce-0")
+    h = read_history(tiny_study, "ce-0")
+    assert not g.clean_labels
+    assert g.error_gap == pytest.approx(h["train_acc"][-1] - h["test_acc"][-1])
+    assert g.loss_gap == pytest.approx(h["test_loss"][-1] - h["train_loss"][-1])
+    noisy = tmp_path / "noisy.h5"
+    assert main(["train", "--dataset", "gaussian-mixture", "--width", "6", "--depth", "1",
+                 "--epochs", "2", "--label-noise", "symmetric:0.3", "--out", str(noisy),
+                 "--run", "n", "--quiet"]) == 0
+    g = generalisation_gap(noisy, "n")
+    h = read_history(noisy, "n")
+    assert g.clean_labels and g.train_error == pytest.approx(1 - h["train_acc_clean"][-1])
+    assert g.train_loss == pytest.approx(h["train_loss_clean"][-1])
+
+
+def test_config_checks_and_presets() -> None:
+    assert MeasureConfig.quick().num_samples == 400
+    assert MeasureConfig().to_dict()["sigmas"] == list(MeasureConfig().sigmas)
+    with pytest.raises(ConfigError, match="reference_sigma"):
+        MeasureConfig(reference_sigma=0.25)
+    with pytest.raises(ConfigError, match="positive integers"):
+        MeasureConfig(num_draws=0)
+    with pytest.raises(ConfigError, match="gammas"):
+        MeasureConfig(gammas=())
