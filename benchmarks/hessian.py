@@ -310,7 +310,7 @@ def section_topk(H: HessianOperator, k: int = 10,
 
 
 def section_slq(H: HessianOperator, probes: int = 10, steps: int = 80, rounds: int = 3,
-                label: str = "") -> None:
+                label: str = "") -> float:
     """Lock-step SLQ vs sequential single-probe runs, alternated within each round."""
     ratios, tb, ts = [], [], []
     block = None
@@ -336,6 +336,47 @@ def section_slq(H: HessianOperator, probes: int = 10, steps: int = 80, rounds: i
           f"{statistics.median(ratios):.2f}")
     m1 = block.moments(1)
     print(f"   tr(H)/P from the quadrature: {m1.mean():.4e} ± {m1.std(ddof=1)/np.sqrt(probes):.1e}")
+    return statistics.median(tb) / probes
+
+
+def _eig_shim(T: torch.Tensor, eigenvectors: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.eig`` (removed in torch 1.13) for the symmetric tridiagonal PyHessian passes:
+    eigenvalues as ``[n, 2]`` (real, imaginary) and eigenvectors as columns."""
+    evals, evecs = torch.linalg.eigh(T)
+    return torch.stack([evals, torch.zeros_like(evals)], 1), evecs
+
+
+def section_pyhessian_density(model: nn.Module, lf: nn.Module, X: torch.Tensor,
+                              y: torch.Tensor, ours_per_probe: float | None, probes: int = 3,
+                              steps: int = 80) -> None:
+    """PyHessian's ``density`` (patched: ``torch.eig`` → ``eigh``) per probe, and ours."""
+    try:
+        import importlib
+
+        pyh = importlib.import_module("pyhessian.hessian")
+    except ImportError:
+        print("   (PyHessian not importable: its density skipped)")
+        return
+    for p in model.parameters():
+        p.grad = None
+    hc = pyh.hessian(model, lf, data=(X, y), cuda=False)
+    had = hasattr(torch, "eig")
+    old = getattr(torch, "eig", None)
+    torch.eig = _eig_shim  # type: ignore[attr-defined]
+    try:
+        t = time.perf_counter()
+        nodes, weights = hc.density(iter=steps, n_v=probes)
+        per = (time.perf_counter() - t) / probes
+    finally:
+        if had:
+            torch.eig = old  # type: ignore[attr-defined]
+        else:
+            del torch.eig  # type: ignore[attr-defined]
+    m1 = [float(np.dot(w, n)) for n, w in zip(nodes, weights)]
+    ratio = f"; ours lock-step per probe / PyHessian per probe = {ours_per_probe / per:.2f}" \
+        if ours_per_probe is not None else ""
+    print(f"   PyHessian density (patched torch.eig -> eigh), {probes} probes × {steps} steps: "
+          f"{per:.2f} s per probe{ratio}; its tr(H)/P per probe {np.round(m1, 5).tolist()}")
 
 
 def section_trace(H: HessianOperator) -> None:
@@ -389,7 +430,8 @@ def main() -> None:
     if "b" in args.only:
         section_topk(H, peers=(model, lf, X, y))
     if "c" in args.only:
-        section_slq(H)
+        per_probe = section_slq(H)
+        section_pyhessian_density(model, lf, X, y, per_probe)
         streamed = HessianOperator(model, lf, [(X[i: i + 256], y[i: i + 256])
                                                for i in range(0, len(y), 256)])
         section_slq(streamed, steps=20, label=" (streamed, 8 batches of 256; 20 steps)")
