@@ -98,7 +98,8 @@ def _learn(args: argparse.Namespace, xi, labels):
     if args.learner == "gamma_ce":
         return sh.gamma_ce_sgd(xi, labels, K=args.K, gamma_schedule=args.gamma_schedule,
                                gamma_min=args.gamma_min, gamma_max=args.gamma_max, lr=args.lr,
-                               epochs=args.epochs, seed=args.seed, binary=not args.spherical)
+                               epochs=args.epochs, batch_size=args.batch or 10, seed=args.seed,
+                               binary=not args.spherical)
     if args.learner == "sa":
         return sh.simulated_annealing(xi, labels, K=args.K, sweeps=args.sweeps, T0=args.T0,
                                       T1=args.T1, seed=args.seed)

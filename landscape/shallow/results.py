@@ -30,8 +30,10 @@ class LearnerResult(ArraysMixin):
         damping: message damping (0 where not applicable). max_iters, tol: inner settings.
         settings: the learner's other settings as a JSON object (``""`` if none), for provenance.
 
-    ``weights`` are ±1 except for :func:`~landscape.shallow.learners.gamma_ce_sgd` with
-    ``binary=False`` (continuous weights on the sphere :math:`|w_k|^2 = N`).
+    ``weights`` are ±1 except for :func:`~landscape.shallow.learners.gamma_ce_sgd`,
+    :func:`~landscape.shallow.replicated.replicated_gd` and
+    :func:`~landscape.shallow.replicated.entropic_gd` with ``binary=False`` (continuous weights
+    on the sphere :math:`|w_k|^2 = N`).
     """
 
     weights: np.ndarray

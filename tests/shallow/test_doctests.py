@@ -15,6 +15,8 @@ MODULES = [
     "landscape.shallow.fbp",
     "landscape.shallow.local_energy",
     "landscape.shallow.learners",
+    "landscape.shallow.replicated",
+    "landscape.shallow.greedy",
     "landscape.shallow.study",
     "landscape.shallow.plots",
 ]
