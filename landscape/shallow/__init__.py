@@ -19,7 +19,9 @@ Learners (all → :class:`LearnerResult`): :func:`focusing_bp` (perceptron and c
 (:mod:`landscape.shallow.greedy`).
 Storage: :func:`~landscape.shallow.study.save_solution` and friends; figures:
 :mod:`landscape.shallow.plots`.
-Flatness: :func:`local_energy` → :class:`LocalEnergyResult`.
+Flatness: :func:`local_energy` (random weight flips) → :class:`LocalEnergyResult`;
+:func:`local_energy_gaussian` (multiplicative Gaussian noise, continuous weights) →
+:class:`GaussianLocalEnergyResult`.
 
 Example:
     >>> import numpy as np
@@ -57,7 +59,12 @@ from landscape.shallow.enumeration import (
 from landscape.shallow.fbp import Protocol, focusing_bp, protocol_schedule
 from landscape.shallow.greedy import entropic_least_action, least_action
 from landscape.shallow.learners import clipped_perceptron, gamma_ce_sgd, simulated_annealing
-from landscape.shallow.local_energy import LocalEnergyResult, local_energy
+from landscape.shallow.local_energy import (
+    GaussianLocalEnergyResult,
+    LocalEnergyResult,
+    local_energy,
+    local_energy_gaussian,
+)
 from landscape.shallow.losses import (
     cross_entropy_gamma,
     cross_entropy_gamma_grad,
@@ -79,6 +86,7 @@ from landscape.shallow.results import LearnerResult
 __all__ = [
     "BPResult",
     "ExactLocalEntropy",
+    "GaussianLocalEnergyResult",
     "LearnerResult",
     "LocalEnergyResult",
     "LocalEntropyResult",
@@ -103,6 +111,7 @@ __all__ = [
     "hidden_fields",
     "least_action",
     "local_energy",
+    "local_energy_gaussian",
     "local_entropy",
     "num_errors",
     "num_patterns",

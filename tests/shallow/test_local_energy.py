@@ -69,3 +69,51 @@ def test_local_energy_committee_and_errors():
         local_energy(np.ones(21), xi, labels, [1.5])
     with pytest.raises(ConfigError):
         local_energy(np.ones(21), xi, labels, [0.1], num_samples=0)
+
+
+# ------------------------------------------------------------------ multiplicative Gaussian noise
+def test_gaussian_local_energy_matches_the_closed_form_for_the_perceptron() -> None:
+    # ±1 patterns: w'·ξ = Δ + σ Σ_i w_i ξ_i z_i with Σ_i (w_i ξ_i)² = |w|², so pattern μ is wrong
+    # with probability Φ(−Δ_μ / (σ|w|)) exactly, Δ_μ = σ^μ w·ξ^μ
+    from scipy.stats import norm
+
+    from landscape.shallow import gamma_ce_sgd, local_energy_gaussian, random_patterns
+
+    xi, labels = random_patterns(101, 40, seed=3)
+    w = gamma_ce_sgd(xi, labels, binary=False, seed=0).weights
+    sigmas = [0.0, 0.1, 0.3, 1.0]
+    r = local_energy_gaussian(w, xi, labels, sigmas, num_samples=4000, seed=1)
+    delta = labels * (xi @ w)
+    assert r.increase[0] == 0.0 and r.samples.shape == (4, 4000)
+    for j, s in enumerate(sigmas[1:], start=1):
+        exact = float(np.mean(norm.cdf(-delta / (s * np.linalg.norm(w)))))
+        # 4 standard errors, or a few error events where the rate is tiny (σ = 0.1, 0.3)
+        assert abs(r.mean[j] - exact) < 4 * r.stderr[j] + 5 / r.samples.size, (s, r.mean[j],
+                                                                                 exact)
+    assert np.all(np.diff(r.mean) >= 0) and r.mean[-1] > 0.05
+
+
+def test_gaussian_local_energy_is_a_batched_loop_and_reproducible() -> None:
+    from landscape._seeding import numpy_rng
+    from landscape.shallow import local_energy_gaussian, random_patterns, training_error
+
+    xi, labels = random_patterns(31, 20, seed=0)
+    w = np.random.default_rng(0).standard_normal((3, 31))
+    r = local_energy_gaussian(w, xi, labels, [0.2, 0.5], num_samples=7, seed=5)
+    z = numpy_rng(5, "local_energy_gaussian").standard_normal((7, 3, 31))
+    for j, s in enumerate([0.2, 0.5]):
+        loop = [training_error(w * (1 + s * z[k]), xi, labels, machine="committee")
+                for k in range(7)]
+        np.testing.assert_array_equal(r.samples[j], loop)
+    again = local_energy_gaussian(w, xi, labels, [0.2, 0.5], num_samples=7, seed=5)
+    np.testing.assert_array_equal(again.samples, r.samples)
+
+
+@pytest.mark.parametrize("kw", [{"sigmas": [-0.1]}, {"num_samples": 0}])
+def test_gaussian_local_energy_bad_input(kw) -> None:
+    from landscape.shallow import local_energy_gaussian, random_patterns
+
+    xi, labels = random_patterns(11, 5, seed=0)
+    args = {"sigmas": [0.1], "num_samples": 3, **kw}
+    with pytest.raises(ConfigError):
+        local_energy_gaussian(np.ones(11), xi, labels, args.pop("sigmas"), **args)
