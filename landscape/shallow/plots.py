@@ -25,7 +25,7 @@ from scipy.stats import norm
 from landscape.errors import ConfigError
 from landscape.plot._style import plt
 from landscape.shallow.bp import LocalEntropyResult, binary_entropy
-from landscape.shallow.local_energy import LocalEnergyResult
+from landscape.shallow.local_energy import GaussianLocalEnergyResult, LocalEnergyResult
 
 __all__ = ["plot_local_energy", "plot_local_entropy"]
 
@@ -64,22 +64,26 @@ def plot_local_entropy(curves: Mapping[str, LocalEntropyResult], ax: Axes | None
     return ax
 
 
-def plot_local_energy(curves: Mapping[str, LocalEnergyResult], ax: Axes | None = None, *,
-                      confidence: float = 0.95) -> Axes:
+def plot_local_energy(curves: Mapping[str, LocalEnergyResult | GaussianLocalEnergyResult],
+                      ax: Axes | None = None, *, confidence: float = 0.95) -> Axes:
     r""":math:`\delta E(p)` = mean training error after flipping a fraction ``p`` minus the
-    unperturbed error, with a normal-approximation confidence band (``confidence``, from the
-    standard error over the samples)."""
+    unperturbed error (or :math:`\delta E(\sigma)` after multiplicative Gaussian noise of size
+    σ, for :class:`GaussianLocalEnergyResult` curves), with a normal-approximation confidence
+    band (``confidence``, from the standard error over the samples)."""
     if not curves:
         raise ConfigError("plot_local_energy needs at least one curve")
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
     z = float(norm.ppf(0.5 + confidence / 2))
     ax = _axis(ax)
+    gaussian = False
     for label, c in curves.items():
-        (line,) = ax.plot(c.flip_fractions, c.increase, "o-", ms=3, label=label)
-        ax.fill_between(c.flip_fractions, c.increase - z * c.stderr, c.increase + z * c.stderr,
+        x = c.sigmas if isinstance(c, GaussianLocalEnergyResult) else c.flip_fractions
+        gaussian = gaussian or isinstance(c, GaussianLocalEnergyResult)
+        (line,) = ax.plot(x, c.increase, "o-", ms=3, label=label)
+        ax.fill_between(x, c.increase - z * c.stderr, c.increase + z * c.stderr,
                         color=line.get_color(), alpha=0.25, lw=0)
-    ax.set_xlabel("flip fraction p")
+    ax.set_xlabel("multiplicative noise σ" if gaussian else "flip fraction p")
     ax.set_ylabel(r"local energy $\delta E(p)$")
     ax.set_title(f"{round(100 * confidence)}% CI bands", fontsize="small")
     ax.legend(fontsize="small")
