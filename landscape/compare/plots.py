@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 
 from landscape.compare.correlation import RankCorrelation
 from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures, ScalarMeasure
+from landscape.errors import ConfigError
 from landscape.plot._style import plt, save
 
 PathLike = str | os.PathLike[str] | None
@@ -168,8 +169,10 @@ def _level(z: float) -> float:
 
 
 # -------------------------------------------------------------------------- scalar measures
-def _interval(r: MinimumMeasures, key: str) -> tuple[float, float] | None:
-    """The (low, high) interval of a scalar measure of ``r`` when it has one."""
+def measure_interval(r: MinimumMeasures, key: str) -> tuple[float, float] | None:
+    """The (low, high) interval of scalar measure ``key`` of ``r`` when it has one: the width's
+    confidence interval, the local entropy's over chains, ±1.96 standard errors of the trace and
+    of the local energy at σ*; ``None`` for the others."""
     s = r.scalars()[key]
     if key == "width":
         return r.width.ci_low, r.width.ci_high
@@ -193,16 +196,20 @@ def _yerr(value: float, interval: tuple[float, float] | None) -> np.ndarray | No
     return np.array([[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]])
 
 
-def _by_objective(ax: Axes, results: Sequence[MinimumMeasures], key: str) -> None:
-    objectives = _objectives(results)
-    seeds = _seed_styles(results)
+def _by_objective(ax: Axes, results: Sequence[MinimumMeasures], key: str, *,
+                  objectives: Sequence[str] | None = None,
+                  seeds: dict[int, int] | None = None) -> None:
+    objectives = list(objectives) if objectives is not None else _objectives(results)
+    seeds = seeds if seeds is not None else _seed_styles(results)
     offsets = np.linspace(-0.15, 0.15, max(len(seeds), 1)) if len(seeds) > 1 else [0.0]
     for r in results:
         x = objectives.index(r.objective) + offsets[seeds[r.seed]]
         v = r.scalars()[key]
-        if not math.isfinite(v):
+        if not math.isfinite(v):  # e.g. a width that was not bracketed: say so, do not hide it
+            ax.text(x, 0.02, "n/a", ha="center", va="bottom", fontsize=7,
+                    color=objective_color(r.objective), transform=ax.get_xaxis_transform())
             continue
-        ax.errorbar(x, v, yerr=_yerr(v, _interval(r, key)), fmt=_MARKERS[seeds[r.seed]],
+        ax.errorbar(x, v, yerr=_yerr(v, measure_interval(r, key)), fmt=_MARKERS[seeds[r.seed]],
                     color=objective_color(r.objective), ms=6, capsize=3, lw=1.2)
     ax.set_xticks(range(len(objectives)))
     ax.set_xticklabels([objective_label(o) for o in objectives], rotation=25, ha="right")
@@ -215,7 +222,7 @@ def _vs_gap(ax: Axes, results: Sequence[MinimumMeasures], key: str, gap: ScalarM
         s = r.scalars()
         if not (math.isfinite(s[key]) and math.isfinite(s[gap.key])):
             continue
-        ax.errorbar(s[gap.key], s[key], yerr=_yerr(s[key], _interval(r, key)),
+        ax.errorbar(s[gap.key], s[key], yerr=_yerr(s[key], measure_interval(r, key)),
                     fmt=_MARKERS[seeds[r.seed]], color=objective_color(r.objective), ms=6,
                     capsize=3, lw=1.2)
     ax.set_xlabel(f"generalisation gap: {gap.description}")
@@ -235,6 +242,13 @@ def _set_scale(axes: Sequence[Axes], values: np.ndarray) -> None:
             # the decade above the smallest magnitude: values near zero stay in the linear part
             lin = 10.0 ** math.ceil(math.log10(max(mags.min(), 1e-3 * mags.max())))
             ax.set_yscale("symlog", linthresh=lin)
+
+
+def auto_log_scale(axes: Sequence[Axes], values: Sequence[float] | np.ndarray) -> None:
+    """Put the y axes on a log scale when ``values`` span more than a decade (symmetric log,
+    linear within the smallest magnitude's decade, when some are not positive); the rule
+    every figure here applies to measures marked ``log``."""
+    _set_scale(axes, np.asarray(values, dtype=np.float64))
 
 
 def _setting(key: str, results: Sequence[MinimumMeasures]) -> str:
@@ -273,6 +287,53 @@ def plot_measure(results: Sequence[MinimumMeasures], key: str, *, out: PathLike 
                                           lines=False), fontsize=8, loc="upper left",
                   bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"{m.label} of the minima ({_setting(key, results)}; {m.flatter} = flatter)")
+    fig.tight_layout()
+    return _finish(fig, out)
+
+
+def plot_measure_by_condition(groups: Mapping[str, Sequence[MinimumMeasures]], key: str, *,
+                              out: PathLike = None, ylabel: str | None = None,
+                              title: str | None = None) -> Figure:
+    """One scalar measure by objective under several conditions, one panel per condition.
+
+    ``groups`` maps a condition's label (e.g. ``"clean labels"``, ``"40% label noise"``) to the
+    results measured under it. Every panel lists the objectives in the same order (of first
+    appearance over all groups; an objective missing from a condition leaves its slot empty),
+    in the fixed colour per objective, seeds side by side with the measure's interval where it
+    has one; the panels share the y axis (a log or symmetric-log scale when the values span
+    decades and the measure is marked ``log``). ``key`` is a key of
+    :data:`~landscape.compare.measures.SCALAR_MEASURES` or of
+    :data:`~landscape.compare.measures.GAPS`.
+    """
+    info = {s.key: s for s in (*SCALAR_MEASURES, *GAPS)}
+    if key not in info:
+        raise ConfigError(f"unknown measure {key!r}; choose one of {sorted(info)}")
+    if not groups or not any(groups.values()):
+        raise ConfigError("plot_measure_by_condition needs at least one non-empty group")
+    m = info[key]
+    everything = [r for rs in groups.values() for r in rs]
+    objectives = _objectives(everything)
+    seeds = _seed_styles(everything)
+    n = len(groups)
+    width = max(3.2, 0.42 * len(objectives) + 1.2)
+    fig, axes = plt.subplots(1, n, figsize=(width * n + 2.2, 4.6), squeeze=False, sharey=True)
+    for ax, (label, rs) in zip(axes[0], groups.items()):
+        _by_objective(ax, rs, key, objectives=objectives, seeds=seeds)
+        ax.set_title(label)
+        ax.grid(alpha=0.3, which="both")
+        if key in ("error_gap", "loss_gap", "local_entropy", "local_energy_error"):
+            ax.axhline(0.0, color="0.6", lw=0.8)
+    axes[0, 0].set_ylabel(_wrap(ylabel or f"{m.label}: {m.description}", 45))
+    values = np.array([r.scalars()[key] for r in everything])
+    if m.log:
+        _set_scale(list(axes[0]), values)
+    axes[0, -1].legend(handles=_legend_handles(objectives, seeds, lines=False), fontsize=8,
+                       loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    setting = _setting(key, everything)
+    flatter = f"{m.flatter} = flatter" if key in {s.key for s in SCALAR_MEASURES} else \
+        "lower = generalises better"
+    fig.suptitle(title or f"{m.label} of the minima by objective"
+                 f"{f' ({setting}; {flatter})' if setting else f' ({flatter})'}")
     fig.tight_layout()
     return _finish(fig, out)
 
@@ -409,12 +470,15 @@ def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike 
 __all__ = [
     "OBJECTIVE_COLORS",
     "OBJECTIVE_LABELS",
+    "auto_log_scale",
+    "measure_interval",
     "objective_color",
     "objective_label",
     "plot_correlations",
     "plot_local_energy",
     "plot_local_entropy",
     "plot_measure",
+    "plot_measure_by_condition",
     "plot_spectra",
     "plot_training",
 ]

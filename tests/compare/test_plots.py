@@ -37,3 +37,35 @@ def test_objective_colours_are_fixed_and_distinct() -> None:
     assert P.objective_color("ce") == P.OBJECTIVE_COLORS["ce"]
     assert P.objective_color("unknown-loss") == P.objective_color("unknown-loss")
     assert P.objective_label("hinge_cs").startswith("hinge")
+
+
+def test_measure_by_condition_shares_objectives_and_scale(measured: list, tmp_path: Path
+                                                          ) -> None:
+    import pytest
+
+    from landscape.errors import ConfigError
+
+    groups = {"all runs": measured, "CE only": [r for r in measured if r.objective == "ce"]}
+    for key in ("width", "lambda_max", "error_gap"):
+        fig = P.plot_measure_by_condition(groups, key)
+        axes = fig.axes[:2]
+        # the same objective slots in every panel, even where an objective is missing
+        assert [t.get_text() for t in axes[0].get_xticklabels()] == \
+            [t.get_text() for t in axes[1].get_xticklabels()]
+        assert axes[0].get_ylim() == axes[1].get_ylim()
+        P.plt.close(fig)
+    P.plot_measure_by_condition(groups, "trace", out=tmp_path / "trace.png")
+    assert _ok(tmp_path / "trace.png")
+    with pytest.raises(ConfigError):
+        P.plot_measure_by_condition(groups, "no-such-measure")
+    with pytest.raises(ConfigError):
+        P.plot_measure_by_condition({}, "width")
+
+
+def test_auto_log_scale_only_when_values_span_decades() -> None:
+    fig, (a, b, c) = P.plt.subplots(1, 3)
+    P.auto_log_scale([a], [1.0, 2.0, 5.0])
+    P.auto_log_scale([b], [0.01, 1.0, 50.0])
+    P.auto_log_scale([c], [-0.5, 0.01, 30.0])
+    assert (a.get_yscale(), b.get_yscale(), c.get_yscale()) == ("linear", "log", "symlog")
+    P.plt.close(fig)
