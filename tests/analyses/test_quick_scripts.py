@@ -71,3 +71,25 @@ def test_quick_run_writes_study_and_figures(script: str, tmp_path: Path) -> None
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert re.search(r"trained 0 runs, [1-9]\d* found", again.stdout), again.stdout[-2000:]
     assert re.search(r"measured 0 \w+, read [1-9]\d* back", again.stdout), again.stdout[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["shallow_flat_minima.py", "shallow_ce_minimisers.py"])
+def test_shallow_quick_run_writes_study_and_figure(script: str, tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    figure = tmp_path / "figure.png"
+    args = [sys.executable, str(ANALYSES / script), "--quick", "--out",
+            str(tmp_path / "study.h5"), "--figure", str(figure)]
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert figure.is_file() and figure.with_suffix(".pdf").is_file()
+    with h5py.File(tmp_path / "study.h5", "r") as f:
+        runs = list(f["runs"])
+        assert any("teacher" in r for r in runs) and len(runs) >= 8
+        assert all("measurements" in f["runs"][r] for r in runs
+                   if f["runs"][r].attrs.get("solved"))
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=900, check=False)
+    assert again.returncode == 0
+    assert "solved=" not in again.stdout   # every solution read back, none recomputed
