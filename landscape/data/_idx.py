@@ -8,6 +8,7 @@ from the gzip magic bytes, not from the file name.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import math
@@ -100,6 +101,24 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_idx_hashed(path: Path) -> tuple[np.ndarray, str]:
-    """:func:`read_idx` plus the SHA-256 (hex, first 16 chars) of the file's decoded bytes."""
-    raw = read_bytes(path)
-    return parse_idx(raw, str(path)), hashlib.sha256(raw).hexdigest()[:16]
+    """:func:`read_idx` plus the SHA-256 (hex, first 16 chars) of the file's decoded bytes.
+
+    Decoded files are cached per process, keyed by the resolved path, size and modification
+    time (a changed file is read again), and every call returns its own copy of the array:
+    measurements that rebuild a run's data many times (``landscape.store.load_run_data``) then
+    decompress and hash Fashion-MNIST once instead of once per call (~1 s each).
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise DataNotFoundError(f"IDX file not found: {path}") from None
+    except OSError as err:
+        raise DataFormatError(f"cannot read {path}: {err}") from err
+    arr, digest = _read_idx_hashed_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return arr.copy(), digest
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_hashed_cached(path: str, size: int, mtime_ns: int) -> tuple[np.ndarray, str]:
+    raw = read_bytes(Path(path))
+    return parse_idx(raw, path), hashlib.sha256(raw).hexdigest()[:16]
