@@ -20,7 +20,9 @@ from landscape.objectives.hsic import (
     gaussian_kernel,
     greedy_class_units,
     hsic,
+    hsic_parameters,
     normalized_hsic,
+    recompute_batchnorm_stats,
 )
 from landscape.train import TrainConfig, train
 
@@ -177,6 +179,77 @@ def test_resume_is_bit_exact_with_layer_optimiser_state(data, study_path: Path) 
     assert result.resumed_from == 1
     for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_hsic_stage_leaves_batchnorm_affine_at_identity() -> None:
+    """The code's blocks are Linear → BatchNorm1d(affine=False) → ReLU and only the linear
+    weight and bias are optimised; an affine BatchNorm keeps γ = 1, β = 0."""
+    model = build("mlp", (3,), 2, seed=0, depth=2, width=4, batchnorm=True).double()
+    assert [n for n, p in model.named_parameters() if any(p is q for q in
+            hsic_parameters(model.hidden[0]))] == ["hidden.0.linear.weight", "hidden.0.linear.bias"]
+    objective = get("hsic_bottleneck", hsic_lr=0.5)
+    objective.on_epoch_start(0, model, None)
+    w0 = model.hidden[1].linear.weight.detach().clone()
+    x, y = torch.tensor(GEN.normal(size=(6, 3))), torch.tensor([0, 1, 0, 1, 1, 0])
+    objective.training_step(Batch(x, y, y, torch.arange(6)), StepContext(
+        model, torch.optim.SGD(model.parameters(), lr=1.0), 0, 0, 2))
+    assert not torch.equal(model.hidden[1].linear.weight, w0)
+    for block in model.hidden:
+        assert torch.equal(block.bn.weight, torch.ones(4))
+        assert torch.equal(block.bn.bias, torch.zeros(4))
+
+
+def _batch_stats(blocks, x: torch.Tensor, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per BatchNorm layer: the mean over the full batches of the batch mean and of the unbiased
+    batch variance of its input, each batch normalised with its own statistics."""
+    out = []
+    with torch.no_grad():
+        hs = [x[i:i + size] for i in range(0, len(x) - size + 1, size)]
+        for block in blocks:
+            pre = [block.linear(h) for h in hs]
+            out.append((torch.stack([p.mean(0) for p in pre]).mean(0),
+                        torch.stack([p.var(0, unbiased=True) for p in pre]).mean(0)))
+            hs = [block.act((p - p.mean(0)) / torch.sqrt(p.var(0, unbiased=False) + block.bn.eps))
+                  for p in pre]
+    return out
+
+
+def test_recompute_batchnorm_stats_against_batch_averages() -> None:
+    model = build("mlp", (3,), 2, seed=0, depth=2, width=4, batchnorm=True).double()
+    model.hidden[0].drop = torch.nn.Dropout(0.5)  # off during the recomputation
+    x = torch.tensor(GEN.normal(size=(23, 3)))
+    model.train()
+    recompute_batchnorm_stats(list(model.hidden), x, 5)  # 4 full batches, the last 3 rows unused
+    assert model.training and model.hidden[0].drop.training
+    assert model.hidden[0].bn.momentum == 0.1
+    for block, (mean, var) in zip(model.hidden, _batch_stats(list(model.hidden), x, 5)):
+        torch.testing.assert_close(block.bn.running_mean, mean, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(block.bn.running_var, var, rtol=1e-10, atol=1e-12)
+
+
+def test_frozen_blocks_use_batchnorm_stats_of_their_final_weights(data) -> None:
+    """The fixed discrepancy: with few batches, running statistics updated once per batch keep
+    most of their initial variance 1 (here 0.9⁶ ≈ 53 %), where the code's (1 + blocks updates per
+    batch over ≥ 117 batches) are those of the final weights. They are recomputed before the
+    blocks are evaluated and before the format stage."""
+    train_data = data[0]  # 120 samples: 6 batches of 20 per epoch
+    objective, config = _hsic_run(epochs=2)
+    objective.hsic_epochs = 1
+    model = build("mlp", (4,), 3, seed=0, depth=2, width=8, batchnorm=True)
+    seen: list[list[torch.Tensor]] = []
+
+    def check(epoch: int, _: dict) -> None:
+        seen.append([b.bn.running_var.clone() for b in model.hidden])
+        for block, (mean, var) in zip(model.hidden, _batch_stats(list(model.hidden),
+                                                                 train_data.x, 20)):
+            torch.testing.assert_close(block.bn.running_mean, mean, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(block.bn.running_var, var, rtol=1e-4, atol=1e-6)
+
+    train(model, objective, *data, config, progress=False,
+          callback=lambda e, row: check(e, row) if e >= 1 else None)
+    assert objective.stage == "format" and len(seen) == 2
+    for a, b in zip(*seen):  # the format epoch does not touch the frozen statistics
+        assert torch.equal(a, b)
 
 
 def test_parameters_are_validated() -> None:
