@@ -114,9 +114,13 @@ def main() -> None:
     labels = list(objs)
     means = [acc[k].mean() for k in labels]
     stds = [acc[k].std(ddof=1) if len(seeds) > 1 else 0 for k in labels]
-    axes[1].bar(labels, means, yerr=stds, capsize=4, color="C0")
+    bars = axes[1].bar(labels, means, yerr=stds, capsize=4, color="C0")
+    axes[1].bar_label(bars, labels=[f"{m:.3f}" for m in means], padding=3, fontsize="small")
+    axes[1].tick_params(axis="x", labelrotation=25)
+    for t in axes[1].get_xticklabels():
+        t.set_ha("right")
     axes[1].set(ylabel="clean test accuracy at the end", title="final (mean ± std)",
-                ylim=(min(means) - 0.05, min(1.0, max(means) + 0.03)))
+                ylim=(min(means) - 0.05, min(1.02, max(means) + 0.06)))
     axes[1].grid(alpha=0.3, axis="y")
     fig.suptitle(f"Fashion-MNIST ({n_train} samples), {NOISE:.0%} symmetric label noise, "
                  f"{epochs} epochs, {len(seeds)} seed(s)")
