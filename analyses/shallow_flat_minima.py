@@ -189,8 +189,7 @@ def _figure(curves: dict, machines: list, alphas: list, path: Path) -> None:
                 ok = np.isfinite(d) & np.isfinite(s)
                 order = np.argsort(d[ok])
                 ax_s.errorbar(d[ok][order], s[ok][order], yerr=hs[ok][order], color=colour,
-                              marker="o", ms=3, lw=1.2, capsize=2,
-                              label=f"{name} ({len(got)})")
+                              marker="o", ms=3, lw=1.2, capsize=2)
                 fl = got[0][1].flip_fractions
                 e, he = mean_curve([E.increase for _, E in got])
                 ax_e.plot(fl, e, "o-", ms=3, color=colour, lw=1.2)
@@ -199,7 +198,7 @@ def _figure(curves: dict, machines: list, alphas: list, path: Path) -> None:
                     for S, _ in curves.get((K, alpha, name), {}).values()]
             d_top = 1.1 * max(tops, default=0.15)
             grid = np.linspace(0, d_top, 200)
-            ax_s.plot(grid, binary_entropy(grid), "k--", lw=0.8, label=r"$H_2(d)$ (α = 0)")
+            ax_s.plot(grid, binary_entropy(grid), "k--", lw=0.8)
             ax_s.set_xlim(0, d_top)
             ax_s.set_ylim(bottom=0)
             ax_s.set_xlabel("normalised Hamming distance d")
@@ -208,11 +207,17 @@ def _figure(curves: dict, machines: list, alphas: list, path: Path) -> None:
             ax_e.set_xlabel("fraction of weights flipped p")
             ax_e.set_ylabel("local energy δE(p) (training error)")
             ax_e.set_title(f"{machine}, N={N}, α={alpha}: local energy", fontsize="small")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize="small",
+    from matplotlib.lines import Line2D
+
+    shown = [n for n in ["teacher (typical)", *LEARNERS]
+             if any(curves.get((K, a, n)) for K, _ in machines for a in alphas)]
+    handles = [Line2D([], [], color=COLOURS[n], marker="o", ms=4, label=n) for n in shown]
+    handles.append(Line2D([], [], color="k", ls="--", lw=0.8, label=r"$H_2(d)$ (α = 0 bound)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(5, len(handles)), fontsize="small",
                frameon=False)
     fig.suptitle("Solutions of entropy-driven learners vs typical (teacher) and error-loss "
-                 "solutions; mean over solved instances, 95 % intervals", fontsize="medium")
+                 "solutions (teacher–student); mean over the solved instances, 95 % intervals; a "
+                 "learner that solved none is absent", fontsize="medium")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     save(fig, path)
     save(fig, path.with_suffix(".pdf"))
