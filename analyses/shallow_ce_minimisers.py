@@ -130,6 +130,15 @@ def _report(part1: dict, part2: dict, ramps: list[int], n_inst: int) -> None:
         e = np.mean([_at(E, 0.02) for _, E in got.values()])
         s = np.nanmean([_entropy_at(S, J_FIXED) for S, _ in got.values()])
         print(f"   {name:>22}: solved {len(got)}/{n_inst}  δE(0.02) {e:.4f}  S {s:.4f}")
+    anneal = part1.get("gamma_ce_anneal", {})
+    for ref in ("simulated_annealing", "clipped_perceptron", "teacher (typical)"):
+        other = part1.get(ref, {})
+        both = sorted(set(anneal) & set(other))
+        below = sum(_at(anneal[i][1], 0.02) < _at(other[i][1], 0.02) for i in both)
+        above = sum(_entropy_at(anneal[i][0], J_FIXED) > _entropy_at(other[i][0], J_FIXED)
+                    for i in both)
+        print(f"   γ-CE annealed vs {ref}: lower δE(0.02) in {below}/{len(both)}, higher S in "
+              f"{above}/{len(both)} instances solved by both")
     print("\n2) γ ramp length T (epochs) → δE(0.02), S at the same λ")
     for T in ramps:
         got = part2.get(T, {})
