@@ -7,8 +7,8 @@ Sections:
   b) time per BP sweep (all P x N messages, damped parallel update) for N from 201 to 4001 at
      alpha = 0.6, median over a few sweeps.
 
-Run: ``python benchmarks/shallow.py [--instances 10] [--quick]`` (BLAS threads: set
-``OMP_NUM_THREADS``).
+Run: ``python benchmarks/shallow.py [--instances 10] [--quick] [--alphas 0.5,0.6]
+[--only table|sweeps]`` (BLAS threads: set ``OMP_NUM_THREADS``).
 ``--quick`` uses N = 501, 3 instances and alpha in {0.5, 0.6}, and sweeps up to N = 1001.
 Timings on a shared machine drift; no thresholds are checked here.
 """
@@ -78,15 +78,21 @@ def main() -> None:
     parser.add_argument("--max-iters", type=int, default=100,
                         help="BP sweeps per protocol step (an unsolved instance at N = 1001 can "
                              "take up to 104 x this many sweeps of ~80 ms)")
+    parser.add_argument("--alphas", default="0.5,0.6,0.7,0.75",
+                        help="comma-separated loads of the success table (full mode)")
+    parser.add_argument("--only", choices=("table", "sweeps"), default=None,
+                        help="run only the success table or only the sweep timings")
     args = parser.parse_args()
     print(f"landscape.shallow fBP benchmark{' (quick)' if args.quick else ''}")
     if args.quick:
         success_table(501, [0.5, 0.6], min(args.instances, 3), args.protocol, args.max_iters)
         sweep_table([201, 501, 1001], repeats=3)
     else:
-        success_table(1001, [0.5, 0.6, 0.7, 0.75], args.instances, args.protocol,
-                      args.max_iters)
-        sweep_table([201, 501, 1001, 2001, 4001])
+        if args.only != "sweeps":
+            success_table(1001, [float(a) for a in args.alphas.split(",")], args.instances,
+                          args.protocol, args.max_iters)
+        if args.only != "table":
+            sweep_table([201, 501, 1001, 2001, 4001])
 
 
 if __name__ == "__main__":
