@@ -39,7 +39,8 @@ def objectives(quick: bool) -> dict[str, tuple[str, dict]]:
     schedule, which is scaled to the epoch budget."""
     warmup, refresh = (8, 4) if quick else (10, 5)
     return {"CE": ("ce", {}), "GCE": ("gce", {"q": 0.7}),
-            "SCE": ("sce", {"alpha": 0.1, "beta": 1.0}), "IMAE": ("imae", {"T": 8.0}),
+            "SCE": ("sce", {"alpha": 0.1, "beta": 1.0}),
+            "IMAE": ("imae", {"T": 8.0, "direction": "normalised"}),
             "IMAE (CE dir.)": ("imae", {"T": 8.0, "direction": "ce"}),
             "ldce_approx": ("ldce_approx", {"warmup_epochs": warmup, "refresh_every": refresh})}
 

@@ -66,14 +66,15 @@ def test_sce_by_hand_and_its_reverse_term() -> None:
 
 def test_imae_by_hand() -> None:
     # T = 0: ½·log((1 − p_y)/p_y)
-    torch.testing.assert_close(get("imae", T=0.0).per_sample(LOGITS, Y),
+    torch.testing.assert_close(get("imae", T=0.0, direction="normalised").per_sample(LOGITS, Y),
                                torch.tensor([-0.8433691562408885, 1.5634640055214861],
                                             dtype=torch.float64))
     # T = 8: −∫_{½}^{p_y} exp(8·s(1 − s))/(2·s(1 − s)) ds, by quadrature
-    torch.testing.assert_close(get("imae", T=8.0).per_sample(LOGITS, Y),
+    torch.testing.assert_close(get("imae", T=8.0, direction="normalised").per_sample(LOGITS, Y),
                                torch.tensor([-4.492739259241635, 5.882250465850842],
                                             dtype=torch.float64))
-    assert get("imae").per_sample(torch.zeros(1, 2), torch.tensor([1])).item() == 0.0
+    assert get("imae", direction="normalised").per_sample(torch.zeros(1, 2),
+                                                     torch.tensor([1])).item() == 0.0
 
 
 @pytest.mark.parametrize("T", [0.0, 3.0, 8.0, 20.0])
@@ -84,7 +85,8 @@ def test_imae_value_is_the_potential_of_its_gradient(T: float) -> None:
         pi = float(p_y[i])
         expected, _ = quad(lambda s: -math.exp(T * s * (1 - s)) / (2 * s * (1 - s)), 0.5, pi,
                            epsabs=1e-12, epsrel=1e-12)
-        value = get("imae", T=T).per_sample(logits[i:i + 1], y[i:i + 1]).item()
+        value = get("imae", T=T, direction="normalised").per_sample(logits[i:i + 1],
+                                                                    y[i:i + 1]).item()
         assert value == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
@@ -92,7 +94,7 @@ def test_imae_gradient_magnitude_is_the_exponential_weight() -> None:
     # ∂ℓ/∂z = exp(T·p_y(1 − p_y))·(p − onehot)/‖p − onehot‖₁: weight 9.1878… for p_y = 0.8438
     # (w = exp(8·0.131802…)/(2·0.156205…) on the CE gradient) and 0.72017… for p_y = 0.0420
     logits = LOGITS.clone().requires_grad_(True)
-    get("imae", T=8.0).per_sample(logits, Y).sum().backward()
+    get("imae", T=8.0, direction="normalised").per_sample(logits, Y).sum().backward()
     ce_grad = torch.tensor([[P[0] - 1, P[1], P[2]], [P[0], P[1], P[2] - 1]], dtype=torch.float64)
     weights = torch.tensor([[9.187819099198423], [0.7201704144608019]], dtype=torch.float64)
     torch.testing.assert_close(logits.grad, weights * ce_grad)

@@ -25,7 +25,7 @@ PARAMETERS = {
     "gce": {"q": 0.7},
     "gce_truncated": {"q": 0.7, "k": 0.5, "start_prune": 40, "prune_every": 10},
     "sce": {"alpha": 0.1, "beta": 1.0, "A": -4.0},
-    "imae": {"T": 8.0, "direction": "normalised"},
+    "imae": {"T": 8.0, "direction": "ce"},
     "logit_adjusted": {"class_counts": None, "tau": 1.0},  # class_counts is required
 }
 COUNTS = {"class_counts": [40, 40, 40]}
@@ -57,7 +57,7 @@ def test_registry_names_and_the_papers_parameter_names() -> None:
         "focal": {"name": "focal", "params": {"gamma": 1.0, "alpha": [1.0, 2.0, 3.0]}},
         "gce": {"name": "gce", "params": {"q": 0.5}},
         "sce": {"name": "sce", "params": {"alpha": 0.01, "beta": 1.0, "A": -6.0}},
-        "imae": {"name": "imae", "params": {"T": 4.0, "direction": "normalised"}},
+        "imae": {"name": "imae", "params": {"T": 4.0, "direction": "ce"}},
         "label_smoothing": {"name": "label_smoothing", "params": {"epsilon": 0.2}},
         "logit_adjusted": {"name": "logit_adjusted",
                            "params": {"tau": 0.5, "class_counts": [5, 1]}},
