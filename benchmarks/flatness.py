@@ -20,7 +20,10 @@ Measured (shared, loaded 2-core CPU, torch 2.13, 5 rounds × 16 draws, three run
 measured 1.00-1.14x); losses identical to the vmap path. One forward pass is ~70 MFLOP and the
 best batched GEMM throughput here ~150-165 GFLOP/s, so the floor is ~0.47 ms per model; building
 the perturbed copies costs another ~0.3-0.5 ms, which caps the ratio near 2x on this machine. The
-issue's >= 3x target is not reached on CPU; GPU throughput was not measured.
+issue's >= 3x target is not reached on CPU; GPU throughput was not measured. Measured again on
+2026-11-25 while another single-threaded job ran on the second core: 4.0 ms vs 9.7 ms per model,
+ratio 2.58x median (rounds 2.91, 2.58, 2.59, 2.49, 1.52): the naive loop's many small kernels
+suffer more from contention than the batched GEMMs; the 51x51 surface took 7.9 s under that load.
 
 Second part: a 51×51 filter-normalised random-plane surface of the same model on the same data,
 end to end (directions, 2601 grid points, loss and error), with its time per grid point.
