@@ -11,6 +11,7 @@ as a measurement of it, so a rerun skips whatever is stored.
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,30 @@ from landscape.shallow.study import (
 from landscape.store import Study
 
 Learner = Callable[[np.ndarray, np.ndarray, int, int], LearnerResult]
+
+#: Flip fractions p of the local-energy curves.
+FLIPS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1]
+#: λ grid of the local-entropy curves: d from ~0.002 to ~0.15 at α = 0 (tanh λ = 1 − 2d).
+COUPLINGS = np.arctanh(1.0 - 2.0 * np.array([0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075,
+                                               0.1, 0.15]))
+#: The coupling at which tables compare local entropies (d ≈ 0.035 at α = 0).
+J_FIXED = 4
+
+
+def parse_args(doc: str, name: str, quick_help: str) -> tuple[argparse.Namespace, Path]:
+    """The command line shared by the shallow analyses: ``--quick``, ``--out``, ``--figure``,
+    ``--instances``; returns the arguments and the study path (its folder created, an existing
+    file checked)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", default=f"results/{name}.h5")
+    parser.add_argument("--figure", default=f"figures/{name}.png")
+    parser.add_argument("--instances", type=int, default=None)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    check_store(out)
+    return args, out
 
 #: One colour per learner, the same in every shallow figure.
 COLOURS = {

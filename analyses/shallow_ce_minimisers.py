@@ -28,12 +28,21 @@ Rerunning skips every stored solution and measurement.
 
 from __future__ import annotations
 
-import argparse
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from _shallow_common import COLOURS, check_store, instance, mean_curve, measure, solve
+from _shallow_common import (
+    COLOURS,
+    COUPLINGS,
+    FLIPS,
+    J_FIXED,
+    instance,
+    mean_curve,
+    measure,
+    parse_args,
+    solve,
+)
 
 from landscape.plot import save
 from landscape.plot._style import plt
@@ -44,9 +53,6 @@ from landscape.shallow import (
     simulated_annealing,
 )
 
-FLIPS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1]
-COUPLINGS = np.arctanh(1.0 - 2.0 * np.array([0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075,
-                                               0.1, 0.15]))
 GAMMA_MIN, GAMMA_MAX = 0.5, 20.0
 
 
@@ -64,15 +70,7 @@ def _ce(xi, y, K, seed, *, T, epochs):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small N, 2 instances")
-    parser.add_argument("--out", default="results/shallow_ce_minimisers.h5")
-    parser.add_argument("--figure", default="figures/shallow_ce_minimisers.png")
-    parser.add_argument("--instances", type=int, default=None)
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    check_store(out)
+    args, out = parse_args(__doc__, "shallow_ce_minimisers", "small N, 2 instances")
     if args.quick:
         N, alpha, n_inst, draws, epochs, ramps = 201, 0.3, 2, 50, 100, [0, 10, 100]
     else:
@@ -118,9 +116,6 @@ def _at(E: object, p: float) -> float:
 
 def _entropy_at(S: object, j: int) -> float:
     return float(S.entropy[j]) if S.converged[j] else np.nan  # type: ignore[attr-defined]
-
-
-J_FIXED = 4  # index into COUPLINGS (d ≈ 0.035 at α = 0)
 
 
 def _report(part1: dict, part2: dict, ramps: list[int], n_inst: int) -> None:

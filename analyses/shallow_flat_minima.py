@@ -35,12 +35,21 @@ Rerunning skips every stored solution and measurement.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-from _shallow_common import COLOURS, check_store, instance, mean_curve, measure, solve
+from _shallow_common import (
+    COLOURS,
+    COUPLINGS,
+    FLIPS,
+    J_FIXED,
+    instance,
+    mean_curve,
+    measure,
+    parse_args,
+    solve,
+)
 
 from landscape.plot import save
 from landscape.plot._style import plt
@@ -69,22 +78,10 @@ LEARNERS = {
 }
 #: Learners that exist for the perceptron only.
 PERCEPTRON_ONLY = {"clipped_perceptron"}
-FLIPS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1]
-#: λ grid of the local-entropy curves: d from ~0.002 to ~0.15 at α = 0 (tanh λ = 1 − 2d).
-COUPLINGS = np.arctanh(1.0 - 2.0 * np.array([0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075,
-                                               0.1, 0.15]))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small N, one load, 2 instances")
-    parser.add_argument("--out", default="results/shallow_flat_minima.h5")
-    parser.add_argument("--figure", default="figures/shallow_flat_minima.png")
-    parser.add_argument("--instances", type=int, default=None)
-    args = parser.parse_args()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    check_store(out)
+    args, out = parse_args(__doc__, "shallow_flat_minima", "small N, one load, 2 instances")
     if args.quick:
         machines, alphas, n_inst, draws = [(1, 201), (3, 45)], [0.4], 2, 50
     else:
@@ -110,10 +107,6 @@ def main() -> None:
     print(f"solutions and measurements: {time.perf_counter() - t0:.0f} s")
     _table(curves, machines, alphas, n_inst)
     _figure(curves, machines, alphas, Path(args.figure))
-
-
-#: The coupling at which the table compares local entropies (d ≈ 0.035 at α = 0).
-J_FIXED = 4
 
 
 def _energy_at(E: object, p: float) -> float:
