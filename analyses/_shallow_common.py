@@ -158,6 +158,22 @@ def measure(path: Path, run: str, inst: Instance, weights: np.ndarray, *,
     return out[0], out[1]
 
 
+def save_tables(path: Path, report: Callable[[], None]) -> None:
+    """Run ``report`` (which prints the tables), echo its output and also write it to ``path``
+    (a text file next to the figure), so the numbers travel with the figure."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        report()
+    text = buffer.getvalue()
+    print(text, end="")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("```\n" + text.strip("\n") + "\n```\n")
+    print(f"tables: {path}")
+
+
 def mean_curve(ys: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Mean over instances and its 95 % normal-approximation half width (NaN-aware)."""
     a = np.asarray(ys, dtype=np.float64)

@@ -41,6 +41,7 @@ from _shallow_common import (
     mean_curve,
     measure,
     parse_args,
+    save_tables,
     solve,
 )
 
@@ -105,7 +106,8 @@ def main() -> None:
                 part2.setdefault(T, {})[seed] = measure(out, run, inst, res.weights,
                                                         couplings=COUPLINGS, flips=FLIPS,
                                                         draws=draws)
-    _report(part1, part2, ramps, n_inst)
+    save_tables(Path(args.figure).with_suffix(".md"),
+                lambda: _report(part1, part2, ramps, n_inst))
     _figure(part1, part2, ramps, N, alpha, epochs, Path(args.figure))
 
 

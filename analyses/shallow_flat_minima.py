@@ -48,6 +48,7 @@ from _shallow_common import (
     mean_curve,
     measure,
     parse_args,
+    save_tables,
     solve,
 )
 
@@ -105,7 +106,8 @@ def main() -> None:
                                    draws=draws)
                     curves.setdefault((K, alpha, name), {})[seed] = (S, E)
     print(f"solutions and measurements: {time.perf_counter() - t0:.0f} s")
-    _table(curves, machines, alphas, n_inst)
+    save_tables(Path(args.figure).with_suffix(".md"),
+                lambda: _table(curves, machines, alphas, n_inst))
     _figure(curves, machines, alphas, Path(args.figure))
 
 
