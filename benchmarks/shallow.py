@@ -11,6 +11,12 @@ Run: ``python benchmarks/shallow.py [--instances 10] [--quick] [--alphas 0.5,0.6
 [--only table|sweeps]`` (BLAS threads: set ``OMP_NUM_THREADS``).
 ``--quick`` uses N = 501, 3 instances and alpha in {0.5, 0.6}, and sweeps up to N = 1001.
 Timings on a shared machine drift; no thresholds are checked here.
+
+Measured 2026-11-25 (one thread, another job on the second core): N = 1001, 10 instances each,
+alpha 0.5: 10/10 solved, median 5.8 s (max 8.9); 0.6: 10/10, 10.9 s (23.1); 0.7: 10/10, 44.5 s
+(98.7); 0.75: 2/10 (the two solved in 53-54 s; unsolved runs stop after 112-509 s with 2-155
+errors; median 408 s over all ten). One sweep at alpha 0.6: 6.9 / 23.8 / 119 / 469 / 1862 ms for
+N = 201 / 501 / 1001 / 2001 / 4001, i.e. ~195 ns per message from N = 1001 on (O(N P)).
 """
 
 from __future__ import annotations
