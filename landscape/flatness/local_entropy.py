@@ -520,7 +520,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
                   step_size: float | Sequence[float] = DEFAULT_STEP_SIZE, tail: bool = True,
                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
                   batch_size: int | None = None, params: ParamSelection = None,
-                  progress: bool = False) -> LocalEntropyResult:
+                  progress: bool = False, _checkpoint: StudyCheckpoint | None = None
+                  ) -> LocalEntropyResult:
     """Local entropy ``ΔΦ(w, γ)`` by SGLD chains coupled to ``w`` (see the module docstring).
 
     Args:
@@ -554,6 +555,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         params: which parameters the chains move (``None``: all trainable ones; a glob
             pattern, a list of names or a predicate on the name); the others stay at ``w``.
         progress: show a progress bar.
+        _checkpoint: private; :func:`local_entropy_to_study` passes one to checkpoint the
+            chains after every γ and to resume from it.
 
     Returns:
         :class:`LocalEntropyResult` (γ sorted ascending).
@@ -572,23 +575,6 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         >>> r.gammas.tolist(), r.sq_dist_chains.shape, r.phi_excess.shape
         ([10.0, 100.0], (2, 2), (2,))
     """
-    return _local_entropy(model, loss_fn, data, gammas, beta=beta, num_chains=num_chains,
-                          num_steps=num_steps, burn_in=burn_in, step_size=step_size, tail=tail,
-                          scheme=scheme, control_variate=control_variate, seed=seed,
-                          batch_size=batch_size, params=params, progress=progress)
-
-
-def _local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
-                   gammas: Sequence[float] | np.ndarray | torch.Tensor, *,
-                   beta: float | None = None, num_chains: int = DEFAULT_NUM_CHAINS,
-                   num_steps: int = DEFAULT_NUM_STEPS, burn_in: int = DEFAULT_BURN_IN,
-                   step_size: float | Sequence[float] = DEFAULT_STEP_SIZE, tail: bool = True,
-                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
-                   batch_size: int | None = None, params: ParamSelection = None,
-                   progress: bool = False, checkpoint: StudyCheckpoint | None = None
-                   ) -> LocalEntropyResult:
-    """:func:`local_entropy`, checkpointed after every γ into ``checkpoint`` (and resumed from
-    it) when one is given."""
     gam, order = check_gammas(gammas)
     num_chains = check_positive("num_chains", num_chains)
     num_steps = check_positive("num_steps", num_steps)
@@ -605,7 +591,7 @@ def _local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     base = chains.base()
 
     k = gam.size
-    restored = checkpoint.load(chains, k) if checkpoint is not None else None
+    restored = _checkpoint.load(chains, k) if _checkpoint is not None else None
     if restored is None:
         rec = Records.empty(k, num_chains)
         state = chains.start(float(gam[-1]))
@@ -630,8 +616,8 @@ def _local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
             loss_chains[i] = lo_np.mean(0)
             drift[i] = _drift(d_np)
             rec.done[i] = True
-            if checkpoint is not None:
-                checkpoint.save(rec, state, chains)
+            if _checkpoint is not None:
+                _checkpoint.save(rec, state, chains)
 
     dist_mean, dist_err = _mean_stderr(dist_chains)
     loss_mean, loss_err = _mean_stderr(loss_chains)
@@ -731,8 +717,8 @@ def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, mo
                 del parent[name]
             write_attrs(parent.create_group(name), {"settings": settings,
                                                     "kind": "local_entropy", "partial": True})
-    result = _local_entropy(model, loss_fn, data, gammas,
-                            checkpoint=StudyCheckpoint(path, run, name), **kwargs)
+    result = local_entropy(model, loss_fn, data, gammas,
+                           _checkpoint=StudyCheckpoint(path, run, name), **kwargs)
     with Study(path, "a") as study:
         save_result(study.run(run).require_group(MEASUREMENTS), name, result,
                     attrs={"settings": settings, "kind": "local_entropy"})
