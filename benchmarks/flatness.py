@@ -31,7 +31,8 @@ not measured (no device lent).
 Second part: a 51×51 filter-normalised random-plane surface of the same model on the same data,
 end to end (directions, 2601 grid points, loss and error), with its time per grid point.
 
-Run: ``python benchmarks/flatness.py [--rounds 5] [--samples 32] [--threads 2] [--grid 51]``.
+Run: ``python benchmarks/flatness.py [--rounds 5] [--samples 32] [--threads 2] [--grid 51]
+[--device cuda]`` (on a GPU the models per second of the batched path are its throughput).
 Timings on a shared machine drift; only ratios measured within a round are reported. No
 thresholds are checked.
 """
@@ -105,11 +106,15 @@ def compare(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]],
     loss_fn = nn.CrossEntropyLoss()
     per_model = len(sigmas) * samples
     t_b, t_n, ratios, diff = [], [], [], 0.0
+    sync = torch.cuda.synchronize if batches[0][0].is_cuda else (lambda: None)
     for _ in range(rounds):
+        sync()
         t0 = time.perf_counter()
         r = local_energy(model, loss_fn, batches, sigmas, samples)
+        sync()
         t1 = time.perf_counter()
         ref = naive(model, loss_fn, batches, sigmas, samples)
+        sync()
         t2 = time.perf_counter()
         t_b.append((t1 - t0) / per_model)
         t_n.append((t2 - t1) / per_model)
@@ -131,14 +136,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grid", type=int, default=51, help="points per axis of the surface")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (GPU throughput)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, batches = problem()
+    if args.device != "cpu":
+        model = model.to(args.device)
+        batches = [(x.to(args.device), y.to(args.device)) for x, y in batches]
     loss_fn = nn.CrossEntropyLoss()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"digits MLP 64-128-128-10, {n_params} parameters, float32, "
           f"{sum(b[0].shape[0] for b in batches)} samples in {len(batches)} batches, "
-          f"{args.threads} threads")
+          f"{args.device}, {args.threads} threads")
     local_energy(model, loss_fn, batches, SIGMAS[:1], 2)  # warm-up
     for sigmas in (SIGMAS, SIGMAS_LONG):
         compare(model, batches, sigmas, args.samples, args.rounds)
