@@ -154,7 +154,7 @@ class Evaluator:
         #: first-layer products of :class:`AffineStack` directions, by (key, k, group)
         self._first: dict[Hashable, tuple[torch.Tensor, torch.Tensor]] = {}
         self._first_budget = int(cache_bytes)
-        self.fused_itemsize = torch.empty((), dtype=self.dtype).element_size()
+        self._itemsize = torch.empty((), dtype=self.dtype).element_size()
         for batch in self.batches():
             self.num_batches += 1
             self.num_data += batch.n
@@ -283,7 +283,7 @@ class Evaluator:
         hit = self._first.get(key) if key is not None else None
         if hit is None:
             rows = sum(g.n for g in group)
-            size = (affine.m + 1) * rows * self.fused.first_width() * self.fused_itemsize
+            size = (affine.m + 1) * rows * self.fused.first_width() * self._itemsize
             used = sum(t.numel() * t.element_size() for v in self._first.values() for t in v)
             keep = key is not None and used + size <= self._first_budget
             if not keep and affine.m >= affine.k:
