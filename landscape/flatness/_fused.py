@@ -604,8 +604,9 @@ def _fingerprint(model: nn.Module) -> tuple[Any, ...]:
     parts: list[Any] = []
     for name, m in model.named_modules():
         leaf = not m._modules
-        parts.append((name, id(m), type(m), m.__dict__.get("forward"),
-                      repr(m) if leaf else None))
+        forward = m.__dict__.get("forward")  # an instance-level override (its function: a bound
+        forward = getattr(forward, "__func__", forward)  # method would keep the model alive)
+        parts.append((name, id(m), type(m), forward, repr(m) if leaf else None))
     return tuple(parts)
 
 

@@ -175,3 +175,16 @@ def test_plan_is_traced_once_per_model_and_again_after_a_change(
     assert len(traced) == 2
     _close(changed, _generic(model, data, names, stack))
     assert not torch.equal(changed[0], first[0])
+
+
+def test_plan_cache_does_not_keep_models_alive() -> None:
+    import gc
+    import weakref
+
+    model = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4)).double().eval()
+    model.forward = model.forward  # an instance-level forward (a bound method)
+    assert _fused.plan(model, nn.CrossEntropyLoss()) is not None
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
