@@ -25,10 +25,10 @@ on 200 training samples. Measured: 103 s (training 25 s, measuring 61 s).
 Full: MLP 784-256-256-10, 11 objectives (``hinge_ww`` too) × 3 conditions × seeds {0, 1, 2} =
 99 runs; 10 000 clean or noisy training samples, a long tail of about 4900 samples (class sizes
 2000 … 20) from a stratified 20 000-sample source, the full test set; 60 epochs at batch 128,
-lr 0.05; the default ``MeasureConfig`` on 1000 training samples. Extrapolated from the quick run
-(training ∝ samples × epochs × weights; measuring ∝ samples × about 6× the quick config's passes
-× weights): about 3 min of training (1.5 min on the long tail, twice that for SAM) and 3 min of
-measuring per run, roughly 9 h in all (``--seeds 1``: 3 h).
+lr 0.05; the default ``MeasureConfig`` on 1000 training samples. Measured with ``--seeds 1``
+(33 runs, while another analysis ran on the second core): 2758 s in all, training 18-34 s per
+run (934 s) and measuring 55 s per run (1813 s); all three seeds take about 2.3 h. (The
+extrapolation from the quick run, 3 + 3 min per run, was 4x too pessimistic.)
 
 Outputs (``--figures``, PNG and PDF): ``objectives_minima_local_energy`` (δE(σ) of training
 error and loss, objectives overlaid, one column per condition), ``objectives_minima_<measure>``

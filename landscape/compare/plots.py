@@ -242,6 +242,11 @@ def _set_scale(axes: Sequence[Axes], values: np.ndarray) -> None:
             # the decade above the smallest magnitude: values near zero stay in the linear part
             lin = 10.0 ** math.ceil(math.log10(max(mags.min(), 1e-3 * mags.max())))
             ax.set_yscale("symlog", linthresh=lin)
+            # symlog autoscaling can end the axis right at the largest value: keep a margin
+            lo, hi = ax.get_ylim()
+            top = 3.0 * v.max() if v.max() > 0 else hi
+            bottom = 3.0 * v.min() if v.min() < 0 else -lin
+            ax.set_ylim(min(lo, bottom), max(hi, top))
 
 
 def auto_log_scale(axes: Sequence[Axes], values: Sequence[float] | np.ndarray) -> None:
