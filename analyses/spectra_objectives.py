@@ -26,8 +26,9 @@ Full: MLP 784-256-256-10 and LeNet-5 (conv 6-16, fc 120-84) × 11 objectives (``
 128, lr 0.05; Hessian on 2000 training samples: top 20 eigenvalues, trace with 200 products,
 density with 16 probes × 100 steps. Extrapolated from the quick run (training ∝ samples ×
 epochs × compute per sample; Hessian ∝ samples × weights × about 8× the quick products): about
-3 min of training and 17 min of Hessian per MLP, 7 + 40 min per LeNet, roughly 24 h in all
-(``--models mlp``: about 7 h).
+3 min of training and 17 min of Hessian per MLP, 7 + 40 min per LeNet. Measured for the MLPs
+(``--models mlp --seeds 1``, 11 runs, another analysis on the second core): 1877 s, training
+26-40 s and Hessian 162 s per run, so the extrapolation was 5-6x too pessimistic.
 
 Outputs (``--figures``, PNG and PDF), per model: ``spectra_objectives_<model>`` (one panel per
 objective: density on a log scale, ▲ top eigenvalues, λ_max dotted, the outliers shaded) and
