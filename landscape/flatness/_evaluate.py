@@ -154,6 +154,7 @@ class Evaluator:
         #: first-layer products of :class:`AffineStack` directions, by (key, k, group)
         self._first: dict[Hashable, tuple[torch.Tensor, torch.Tensor]] = {}
         self._first_budget = int(cache_bytes)
+        self._first_used = 0  # bytes held by self._first
         self._itemsize = torch.empty((), dtype=self.dtype).element_size()
         for batch in self.batches():
             self.num_batches += 1
@@ -284,8 +285,7 @@ class Evaluator:
         if hit is None:
             rows = sum(g.n for g in group)
             size = (affine.m + 1) * rows * self.fused.first_width() * self._itemsize
-            used = sum(t.numel() * t.element_size() for v in self._first.values() for t in v)
-            keep = key is not None and used + size <= self._first_budget
+            keep = key is not None and self._first_used + size <= self._first_budget
             if not keep and affine.m >= affine.k:
                 return None  # uncached and no cheaper than the plain first layer
             x = group[0].x if len(group) == 1 else torch.cat([g.x for g in group])
@@ -296,6 +296,7 @@ class Evaluator:
                 return None
             if keep:
                 self._first[key] = hit
+                self._first_used += sum(t.numel() * t.element_size() for t in hit)
         base, parts = hit
         coeffs = None if affine.coeffs is None \
             else affine.coeffs.to(dtype=base.dtype, device=base.device)

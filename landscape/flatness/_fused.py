@@ -367,18 +367,10 @@ class FusedPlan:
     def _fold(s: _Linear, get: Callable[[str], tuple[torch.Tensor, bool]], w: torch.Tensor,
               ws: bool, b: torch.Tensor | None, bs: bool
               ) -> tuple[torch.Tensor, bool, torch.Tensor, bool]:
-        bn = s.bn
-        assert bn is not None
         names = s.bn_names
         mean, ms = get(names["running_mean"])  # type: ignore[arg-type]
-        var, vs = get(names["running_var"])  # type: ignore[arg-type]
-        invstd = torch.rsqrt(var + bn.eps)
-        stacked = ws or bs or ms or vs
-        if names["weight"] is not None:
-            g, gs = get(names["weight"])
-            alpha, stacked = invstd * g, stacked or gs
-        else:
-            alpha = invstd
+        alpha, stacked = FusedPlan._bn_scale(s, get)
+        stacked = stacked or ws or bs or ms
         shift = -mean * alpha
         if names["bias"] is not None:
             beta, be = get(names["bias"])
@@ -386,6 +378,18 @@ class FusedPlan:
         w2 = w * alpha.unsqueeze(-1)
         b2 = shift if b is None else b * alpha + shift
         return w2, w2.ndim == 3, b2, b2.ndim == 2
+
+    @staticmethod
+    def _bn_scale(s: _Linear, get: Callable[[str], tuple[torch.Tensor, bool]]
+                  ) -> tuple[torch.Tensor, bool]:
+        """``α = γ / √(σ² + ε)`` of the BatchNorm folded into ``s``, and whether it is stacked."""
+        assert s.bn is not None
+        var, stacked = get(s.bn_names["running_var"])  # type: ignore[arg-type]
+        alpha = torch.rsqrt(var + s.bn.eps)
+        if s.bn_names["weight"] is not None:
+            g, gs = get(s.bn_names["weight"])
+            alpha, stacked = alpha * g, stacked or gs
+        return alpha, stacked
 
     def _first_step(self) -> _Linear | None:
         """The first linear step if only flattening (or identity modules) precedes it."""
@@ -433,10 +437,7 @@ class FusedPlan:
             raise Unsupported("stacked centre")
         if s.bn is not None:
             w, _, b, _ = self._fold(s, get, w, False, b, False)
-            alpha = w.new_ones(w.shape[0]) if s.bn_names["weight"] is None \
-                else get(s.bn_names["weight"])[0]  # type: ignore[arg-type]
-            alpha = alpha * torch.rsqrt(get(s.bn_names["running_var"])[0]  # type: ignore[arg-type]
-                                        + s.bn.eps)
+            alpha = self._bn_scale(s, get)[0]
             dw = dw * alpha.unsqueeze(-1)
             db = None if db is None else db * alpha
         base = h @ w.T if b is None else torch.addmm(b, h, w.T)
