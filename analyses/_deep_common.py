@@ -189,7 +189,8 @@ def has_run(path: str, run: str) -> bool:
 
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
                  quiet: bool) -> tuple[list[MinimumMeasures], float]:
-    """:func:`measure_minimum` of every run (stored measurements are read back)."""
+    """:func:`measure_minimum` of every run, one printed line per run (stored measurements are
+    read back)."""
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
@@ -200,7 +201,12 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
             def advance(stage: str, run: str = spec.name) -> None:
                 bar.set_postfix_str(f"{run}: {stage}")
                 bar.update(1)
-            results.append(measure_minimum(path, spec.name, config=config, on_stage=advance))
+            t0 = time.perf_counter()
+            result = measure_minimum(path, spec.name, config=config, on_stage=advance)
+            results.append(result)
+            done = (f"measured {', '.join(result.recomputed)}" if result.recomputed
+                    else "read back from the study")
+            tqdm.write(f"  {spec.name:48s} {done}  [{time.perf_counter() - t0:.1f} s]")
     print(f"measured {sum(bool(r.recomputed) for r in results)} minima, read "
           f"{sum(not r.recomputed for r in results)} back from the study")
     return results, time.perf_counter() - start

@@ -35,7 +35,10 @@ class TrainConfig:
         seed: seeds the shuffling order (one stream per epoch) and dropout; record it.
         checkpoint_every: store the weights on the trajectory every this many epochs (epoch 0,
             the initialisation, and the last epoch included); 0 disables.
-        eval_batch_size: batch size for the per-epoch evaluation passes (forward only).
+        eval_batch_size: batch size for the per-epoch evaluation passes (forward only). 512:
+            on one CPU thread, evaluating 5000 Fashion-MNIST images takes LeNet 0.32 s at 512
+            and 0.77 s at 2048 (the larger activations leave the cache); the MLP is equal.
+            Only speed depends on it, so a stored run resumes whatever it was.
         drop_last: drop the incomplete last batch of each epoch.
     """
 
@@ -52,7 +55,7 @@ class TrainConfig:
     gamma: float = 0.1
     seed: int = 0
     checkpoint_every: int = 0
-    eval_batch_size: int = 2048
+    eval_batch_size: int = 512
     drop_last: bool = False
 
     def __post_init__(self) -> None:

@@ -11,7 +11,7 @@ from landscape.objectives.base import Objective
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: LabelledDataset, objective: Objective, *,
-             batch_size: int = 2048) -> dict[str, float]:
+             batch_size: int = 512) -> dict[str, float]:
     """Mean per-sample loss and accuracy of ``model`` on ``data`` in eval mode.
 
     Returns ``loss`` and ``acc`` against the observed labels and ``loss_clean``/``acc_clean``

@@ -143,9 +143,19 @@ def _run_attrs(model: nn.Module, objective: Objective, train_data: LabelledDatas
     }
 
 
+#: Settings that change how fast a run goes, not the weights it reaches: a run resumes or loads
+#: whatever they were when it was stored.
+_SPEED_ONLY = ("eval_batch_size",)
+
+
 def _same(stored: Any, wanted: dict[str, Any]) -> bool:
-    return json.dumps(stored, sort_keys=True, default=str) == json.dumps(wanted, sort_keys=True,
-                                                                         default=str)
+    def key(signature: Any) -> str:
+        if isinstance(signature, dict) and isinstance(signature.get("config"), dict):
+            config = {k: v for k, v in signature["config"].items() if k not in _SPEED_ONLY}
+            signature = {**signature, "config": config}
+        return json.dumps(signature, sort_keys=True, default=str)
+
+    return key(stored) == key(wanted)
 
 
 def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,

@@ -7,6 +7,7 @@ import torch
 
 from landscape.errors import ConfigError
 from landscape.models import MLP, LeNet, build, build_from_config, model_config
+from landscape.models.cnn import MaxPool2x2
 
 
 def test_mlp_names_shapes_and_options() -> None:
@@ -55,3 +56,31 @@ def test_bad_model_arguments() -> None:
         MLP(4, 2, dropout=1.5)
     with pytest.raises(ConfigError, match="cannot import"):
         build_from_config({"class": "nowhere.Model", "kwargs": {}})
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 8, 8), (2, 3, 7, 9), (1, 1, 2, 3), (4, 5, 14, 14)])
+def test_max_pool_2x2_fast_path_equals_max_pool2d(shape: tuple[int, ...]) -> None:
+    """The no-autograd path (strided maxima) gives exactly ``F.max_pool2d``'s values, including
+    ties (ReLU zeros), NaN and odd sizes; with autograd the gradient is max_pool2d's."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(shape, generator=g, dtype=torch.float64))
+    x.view(-1)[0] = float("nan")
+    ref = torch.nn.functional.max_pool2d(x, 2)
+    with torch.no_grad():
+        fast = MaxPool2x2()(x)
+    assert fast.shape == ref.shape
+    assert torch.equal(fast.isnan(), ref.isnan())
+    assert torch.equal(fast.nan_to_num(), ref.nan_to_num())
+    xr = x.nan_to_num().requires_grad_()
+    gout = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    (gr,) = torch.autograd.grad(MaxPool2x2()(xr), xr, gout)
+    (gref,) = torch.autograd.grad(torch.nn.functional.max_pool2d(xr, 2), xr, gout)
+    assert torch.equal(gr, gref)
+
+
+def test_lenet_output_is_the_same_with_and_without_autograd() -> None:
+    model = build("lenet", (1, 28, 28), 10, seed=0).double()
+    x = torch.randn(16, 1, 28, 28, dtype=torch.float64)
+    with torch.no_grad():
+        fast = model(x)
+    assert torch.equal(fast, model(x))

@@ -165,6 +165,29 @@ def test_resuming_with_other_settings_is_refused(data, study_path: Path) -> None
     assert again.resumed_from is None
 
 
+def test_a_speed_only_setting_does_not_block_resuming(data, study_path: Path) -> None:
+    """``eval_batch_size`` only chunks the evaluation passes: a run stored with one value
+    resumes (and, finished, loads) with another, to the uninterrupted weights."""
+    from dataclasses import replace
+
+    reference = train(_model(), get("ce"), *data, CONFIG, progress=False)
+
+    def stop_at_3(epoch: int, _: dict) -> None:
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), get("ce"), *data, replace(CONFIG, eval_batch_size=2048),
+              study=study_path, run="r", progress=False, callback=stop_at_3)
+    resumed = train(_model(), get("ce"), *data, replace(CONFIG, eval_batch_size=7),
+                    study=study_path, run="r", progress=False)
+    assert resumed.resumed_from == 3
+    _assert_same(_weights(resumed.model), _weights(reference.model))
+    with pytest.raises(ConfigError, match="other settings"):
+        train(_model(), get("ce"), *data, replace(CONFIG, eval_batch_size=7, lr=0.1),
+              study=study_path, run="r", progress=False)
+
+
 def test_non_finite_loss_is_a_clear_error(data) -> None:
     train_data, _ = data
     bad = train_data.replace(x=train_data.x.clone().index_fill_(0, torch.tensor([5]), np.nan))
