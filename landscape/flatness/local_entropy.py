@@ -39,7 +39,8 @@ are discarded; the next ``num_steps`` record ``‖w'_t − w‖²`` and ``L(w'_t
 computed with the gradient at the same point: the full-data loss, or with minibatches the minibatch
 loss, an unbiased but noisier estimate of it). Chains run in lock-step: one ``torch.vmap`` of
 ``torch.func.functional_call`` over stacked copies and one backward pass per step serve all chains
-(a plain loop over chains would multiply the Python overhead that dominates small models by ``C``).
+(a plain loop over chains would multiply the Python overhead that dominates small models by ``C``);
+models with convolutions loop over the chains on the CPU, where a vmapped convolution is 3x slower.
 Each chain has its own random streams ``(seed, chain)``, so results are deterministic from ``seed``
 and the trajectory of chain ``c`` does not depend on ``num_chains``.
 
@@ -132,7 +133,7 @@ from tqdm.auto import tqdm
 from landscape._seeding import torch_generator
 from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
 from landscape.flatness._entropy_checkpoint import Records, StudyCheckpoint
-from landscape.flatness._evaluate import LossFn
+from landscape.flatness._evaluate import LossFn, vmap_is_slow
 from landscape.hessian._checks import (
     check_choice,
     check_positive,
@@ -413,10 +414,20 @@ class _Chains:
                            for c in range(num_chains)]
         self._fwd = vmap(self._loss, in_dims=(0, None, None))
         self._fwd_mb = vmap(self._loss, in_dims=(0, 0, 0))
+        self._loop = vmap_is_slow(model, self.device)
 
     def _loss(self, p: dict[str, torch.Tensor], x: Any, y: Any) -> torch.Tensor:
         out = functional_call(self.model, {**self.fixed, **p}, (x,))
         return check_scalar_loss(self.loss_fn(out, y))
+
+    def _losses(self, leaves: dict[str, torch.Tensor], x: Any, y: Any, per_chain: bool
+                ) -> torch.Tensor:
+        """``[C]`` losses of the chains, on shared ``x, y`` or (``per_chain``) on ``x[c], y[c]``."""
+        if not self._loop:
+            return (self._fwd_mb if per_chain else self._fwd)(leaves, x, y)
+        return torch.stack([self._loss({n: t[c] for n, t in leaves.items()},
+                                       x[c] if per_chain else x, y[c] if per_chain else y)
+                            for c in range(self.num_chains)])
 
     def base(self) -> float:
         """``L(w)`` over the full data."""
@@ -448,9 +459,9 @@ class _Chains:
                 idx = torch.stack([torch.randperm(self.num_data, generator=g,
                                                   device=self.device)[: self.batch_size]
                                    for g in self.batch_gens])
-                value = self._fwd_mb(leaves, self.x_all[idx], self.y_all[idx])
+                value = self._losses(leaves, self.x_all[idx], self.y_all[idx], per_chain=True)
             else:
-                value = sum(self._fwd(leaves, b.x, b.y) * (b.n / self.num_data)
+                value = sum(self._losses(leaves, b.x, b.y, per_chain=False) * (b.n / self.num_data)
                             for b in self.batches)
             # chain c's loss depends only on its own slice, so the gradient of the sum over
             # chains is every chain's own gradient (one backward pass for all chains)

@@ -116,6 +116,39 @@ def test_vmapped_equals_naive_loop_of_model_copies() -> None:
     assert r.base == pytest.approx(full_loss(model, CE, batches)[0], abs=1e-13)
 
 
+def test_convolutional_copies_loop_on_the_cpu_to_the_vmapped_result(monkeypatch) -> None:
+    """Convolutional copies are evaluated one by one on the CPU (faster there than a vmapped,
+    grouped convolution), to the naive losses and to the vmapped result."""
+    from landscape.flatness import _evaluate
+    from landscape.models import LeNet
+
+    model = LeNet(1, 3, image_size=6, channels=(2, 3), hidden=(5, 4)).double().eval()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(30, 1, 6, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (30,), generator=gen)
+    assert _evaluate.vmap_is_slow(model, torch.device("cpu"))
+    assert not _evaluate.vmap_is_slow(mlp(), torch.device("cpu"))
+    calls = {"one": 0}
+    one = _evaluate.Evaluator._one
+
+    def counted(self, *args):
+        calls["one"] += 1
+        return one(self, *args)
+
+    monkeypatch.setattr(_evaluate.Evaluator, "_one", counted)
+    looped = local_energy(model, CE, (x, y), [0.1, 0.3], 6, noise="filter")
+    assert calls["one"] >= 2 * 6  # one call per copy and σ
+    d = random_directions(model, 6, "filter")
+    for i, sigma in enumerate((0.1, 0.3)):
+        losses, _ = naive_losses(model, CE, [(x, y)], d, sigma)
+        np.testing.assert_allclose(looped.samples[i], losses, rtol=0, atol=1e-12)
+    monkeypatch.setattr(_evaluate, "vmap_is_slow", lambda *_: False)
+    calls["one"] = 0
+    vmapped = local_energy(model, CE, (x, y), [0.1, 0.3], 6, noise="filter")
+    assert calls["one"] <= 3  # the base, then one vmapped call per σ
+    np.testing.assert_allclose(vmapped.samples, looped.samples, rtol=0, atol=1e-12)
+
+
 def test_ragged_batches_give_the_full_data_expectation() -> None:
     model = mlp()
     x, y = cls_data(40)

@@ -315,6 +315,37 @@ def test_minibatch_sgld_deterministic_and_different() -> None:
     np.testing.assert_allclose(mbn.sq_dist_chains, full.sq_dist_chains, rtol=1e-8)
 
 
+@pytest.mark.parametrize("batch_size", [None, 5])
+def test_convolutional_models_loop_over_chains_to_the_vmapped_result(monkeypatch,
+                                                                      batch_size) -> None:
+    """A model with convolutions runs its chains in a loop (faster there); the result is the
+    vmapped one's in float64, full-batch and minibatch."""
+    from landscape.flatness.local_entropy import _Chains
+    from landscape.models import LeNet
+
+    model = LeNet(1, 3, image_size=6, channels=(2, 3), hidden=(5, 4)).double().eval()
+    gen = torch.Generator().manual_seed(0)
+    data = (torch.randn(20, 1, 6, 6, generator=gen, dtype=torch.float64),
+            torch.randint(0, 3, (20,), generator=gen))
+    calls = {"loss": 0}
+    loss = _Chains._loss
+
+    def counted(self, *args):
+        calls["loss"] += 1
+        return loss(self, *args)
+
+    monkeypatch.setattr(_Chains, "_loss", counted)
+    looped = _short(model, data, [10.0, 30.0], seed=2, batch_size=batch_size)
+    assert calls["loss"] >= 3 * 2 * (6 + 4)  # one call per chain and step (and the base)
+    monkeypatch.setattr(nn.modules.conv, "_ConvNd", type("NoConv", (), {}))
+    calls["loss"] = 0
+    vmapped = _short(model, data, [10.0, 30.0], seed=2, batch_size=batch_size)
+    assert calls["loss"] < 3 * 2 * (6 + 4)  # one (vmapped) call per step
+    for name in ("sq_dist_chains", "loss_chains", "phi_excess_chains"):
+        np.testing.assert_allclose(getattr(looped, name), getattr(vmapped, name), rtol=1e-10,
+                                   atol=1e-12, err_msg=name)
+
+
 def test_round_trip_through_arrays() -> None:
     model, data = mlp(), _data()
     for kw in ({}, {"batch_size": 4}):
