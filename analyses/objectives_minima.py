@@ -27,8 +27,9 @@ Full: MLP 784-256-256-10, 11 objectives (``hinge_ww`` too) × 3 conditions × se
 2000 … 20) from a stratified 20 000-sample source, the full test set; 60 epochs at batch 128,
 lr 0.05; the default ``MeasureConfig`` on 1000 training samples. Measured with ``--seeds 1``
 (33 runs, while another analysis ran on the second core): 2758 s in all, training 18-34 s per
-run (934 s) and measuring 55 s per run (1813 s); all three seeds take about 2.3 h. (The
-extrapolation from the quick run, 3 + 3 min per run, was 4x too pessimistic.)
+run (934 s) and measuring 55 s per run (1813 s); seeds 1 and 2 took 3041 s and 3786 s (the
+second core busier), so the full mode takes 2.7 h on one core. (The extrapolation from the quick
+run, 3 + 3 min per run, was 4x too pessimistic.)
 
 Outputs (``--figures``, PNG and PDF): ``objectives_minima_local_energy`` (δE(σ) of training
 error and loss, objectives overlaid, one column per condition), ``objectives_minima_<measure>``
