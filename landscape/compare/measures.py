@@ -57,6 +57,7 @@ from landscape.flatness import (
 )
 from landscape.hessian.study import SpectrumMeasurement, measure_spectrum
 from landscape.store import Study, load_result, read_history, run_attrs, save_result
+from landscape.store.writer import writes_study
 
 #: Names of the stored measurements under ``runs/<run>/measurements/``.
 LOCAL_ENERGY = "local_energy"
@@ -312,6 +313,7 @@ def _last_finite_epoch(values: np.ndarray, run: str) -> int:
     return int(finite[-1])
 
 
+@writes_study("study_path")
 def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                     config: MeasureConfig | None = None, overwrite: bool = False,
                     progress: bool = False,
@@ -334,6 +336,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     Raises:
         StoreError: a result of the same name stored with other settings (without
             ``overwrite``), or a missing run.
+        StudyLockedError: another process is writing the study.
     """
     from landscape._measure import batches, measurement_group, prepare, same_settings
 

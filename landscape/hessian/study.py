@@ -25,6 +25,7 @@ from landscape.hessian.ggn import GGNOperator
 from landscape.hessian.hessian_operator import HessianOperator
 from landscape.hessian.trace import TraceResult, trace
 from landscape.store import Study, load_result, save_result
+from landscape.store.writer import writes_study
 
 Curvature = Literal["hessian", "ggn"]
 
@@ -42,6 +43,7 @@ class SpectrumMeasurement:
     recomputed: tuple[str, ...]
 
 
+@writes_study("path")
 def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hessian",
                      curvature: Curvature = "hessian", params: str | None = None,
                      topk: int = 0, bottomk: int = 0, tol: float = 1e-4,
@@ -67,6 +69,9 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
         seed: seeds the subset, the start vectors and the probes.
         overwrite: recompute results already stored.
         data_dir: where the run's dataset files are, if they moved.
+
+    Raises:
+        StudyLockedError: another process is writing the study.
     """
     if topk < 0 or bottomk < 0 or trace_matvecs < 0 or num_probes < 0:
         raise ConfigError("topk, bottomk, trace_matvecs and num_probes must be >= 0")

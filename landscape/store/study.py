@@ -8,8 +8,10 @@ to open it for writing (or to read it while it is being written) is refused. :cl
 and retries for a while (``lock_timeout``), then raises :class:`StudyLockedError`.
 ``landscape`` writers therefore open the file only for each short write (an epoch's metrics,
 one grid point) and close it again, so readers such as ``landscape info`` can look in between.
-Run one writer process per file. On file systems without working locks (some NFS mounts) pass
-``locking=False`` or set ``HDF5_USE_FILE_LOCKING=FALSE``, and keep to one writer yourself.
+Run one writer process per file: training and the measurements of a stored run enforce it with
+a lock held for their whole duration (:mod:`landscape.store.writer`). On file systems without
+working locks (some NFS mounts) pass ``locking=False`` or set ``HDF5_USE_FILE_LOCKING=FALSE``,
+and keep to one writer yourself.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from landscape.store import (
 )
 from landscape.store import _schema as S
 from landscape.store.provenance import environment, model_provenance
+from landscape.store.writer import writes_study
 from landscape.train.config import TrainConfig
 from landscape.train.evaluate import evaluate
 from landscape.train.optim import make_optimizer, set_lr
@@ -158,6 +159,7 @@ def _same(stored: Any, wanted: dict[str, Any]) -> bool:
     return key(stored) == key(wanted)
 
 
+@writes_study("study")
 def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
           test_data: LabelledDataset | None = None, config: TrainConfig | None = None, *,
           study: str | os.PathLike[str] | None = None, run: str | None = None,
@@ -183,6 +185,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     Raises:
         ConfigError: bad settings, or a stored run of the same name trained differently.
         NonFiniteError: the loss became NaN/inf.
+        StudyLockedError: another process is writing ``study``
+            (:func:`landscape.store.writer.single_writer`).
 
     Example:
         >>> from landscape.data import gaussian_mixture

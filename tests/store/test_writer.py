@@ -1,0 +1,93 @@
+"""One writer process per study: a second writer is refused at once, with the first one's pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from landscape.errors import StudyLockedError
+from landscape.models import build
+from landscape.objectives import get
+from landscape.store.writer import lock_path, single_writer, writes_study
+from landscape.train import TrainConfig, train
+from tests.helpers import REPO, blobs
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="flock is POSIX")
+
+HOLD = """
+import sys, time
+from landscape.store.writer import single_writer
+with single_writer(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """Another process holding the writer lock of a study file."""
+    path = tmp_path / "study.h5"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    yield path, proc
+    proc.kill()
+    proc.wait()
+
+
+def _train(path: Path) -> None:
+    train(build("mlp", (4,), 3, seed=0, depth=1, width=8), get("ce"), blobs(), None,
+          TrainConfig(epochs=1, batch_size=32), study=path, run="r", progress=False)
+
+
+def test_a_second_writer_process_is_refused_and_nothing_is_written(holder) -> None:
+    path, proc = holder
+    with pytest.raises(StudyLockedError, match=f"another process \\(pid {proc.pid}"):
+        _train(path)
+    assert not path.exists()
+    from landscape.compare import measure_minimum
+    from landscape.hessian.study import measure_spectrum
+
+    with pytest.raises(StudyLockedError):
+        measure_minimum(path, "r")
+    with pytest.raises(StudyLockedError):
+        measure_spectrum(path, "r", topk=1)
+
+
+def test_the_lock_goes_with_its_process_however_it_ends(holder) -> None:
+    path, proc = holder
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _train(path)
+    assert path.exists()
+    assert lock_path(path).read_text().strip() == str(os.getpid())
+
+
+def test_re_entrant_released_on_error_and_none_is_free(tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    calls: list[str] = []
+
+    @writes_study("where")
+    def inner(where: Path | None) -> None:
+        calls.append("inner")
+
+    with single_writer(path):
+        inner(path)  # the same process may nest writers
+    with pytest.raises(RuntimeError), single_writer(path):
+        raise RuntimeError
+    inner(None)
+    assert calls == ["inner", "inner"]
+    # released: another process can take it now
+    code = ("import sys\nfrom landscape.store.writer import single_writer\n"
+            "with single_writer(sys.argv[1]):\n    print('ok')")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
