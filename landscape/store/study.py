@@ -78,11 +78,24 @@ def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> 
     if path.exists() and path.stat().st_size == 0 and mode != "w":
         raise NotAStudyFileError(f"{path} is empty (0 bytes): not a study file; delete it and "
                                  "rerun to create a new study")
+    h5_mode: str = mode
+    if mode == "w" or (mode == "a" and not path.exists()):
+        # track free space across closes, so that space freed by deleted items (the SGLD
+        # checkpoints of local entropy, a replaced result) is reused instead of lost: a study
+        # of 3 measured digits MLPs takes 11.0 MB instead of 18.6 MB (9.9 MB of data). HDF5
+        # sets this only when it creates the file ("x": unless another process just did).
+        kwargs.update(fs_strategy="fsm", fs_persist=True)
+        h5_mode = "w" if mode == "w" else "x"
     deadline = time.monotonic() + lock_timeout
     delay = 0.02
     while True:
         try:
-            return h5py.File(path, mode, **kwargs)
+            try:
+                return h5py.File(path, h5_mode, **kwargs)
+            except FileExistsError:
+                kwargs.pop("fs_strategy"), kwargs.pop("fs_persist")
+                h5_mode = "a"
+                return h5py.File(path, h5_mode, **kwargs)
         except OSError as err:
             text = str(err).lower()
             if "unable to lock" not in text and "file locking" not in text:

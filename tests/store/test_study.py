@@ -124,3 +124,18 @@ def test_a_writer_waits_for_a_brief_reader(study_path: Path) -> None:
         with Study(study_path, "a", lock_timeout=20) as study:
             study.create_run("after-reader")
         assert time.monotonic() - t0 < 15
+
+
+def test_space_of_deleted_items_is_reused_across_opens(study_path: Path) -> None:
+    """A checkpoint written, deleted in a later session and written again (as the SGLD
+    checkpoints of local entropy are, run after run) does not grow the file each time."""
+    block = np.random.default_rng(0).random(250_000)  # 2 MB
+    sizes = []
+    for i in range(4):
+        with Study(study_path, "a") as st:
+            st.file.create_dataset("checkpoint", data=block)
+            st.file.create_dataset(f"result{i}", data=block[:1000])
+        with Study(study_path, "a") as st:
+            del st.file["checkpoint"]
+        sizes.append(study_path.stat().st_size)
+    assert sizes[-1] < sizes[0] + 0.5 * block.nbytes, sizes
