@@ -12,10 +12,20 @@ import sys
 from collections.abc import Sequence
 
 from landscape import __version__
-from landscape.cli import demo, flatness, hessian, info, objectives, shallow, surface, train
+from landscape.cli import (
+    compact,
+    demo,
+    flatness,
+    hessian,
+    info,
+    objectives,
+    shallow,
+    surface,
+    train,
+)
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, demo, objectives, hessian, flatness, surface, shallow)
+SUBCOMMANDS = (train, info, compact, demo, objectives, hessian, flatness, surface, shallow)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from landscape.store.arrays import (
     write_array,
     write_bytes,
 )
+from landscape.store.compact import compact
 from landscape.store.models import (
     append_trajectory,
     load_model,
@@ -37,6 +38,7 @@ __all__ = [
     "StorableResult",
     "Study",
     "append_trajectory",
+    "compact",
     "decode_attr",
     "environment",
     "list_runs",

@@ -34,6 +34,10 @@ def test_train_then_info_then_resume_skips(tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "gm: finished (3/3 epochs)" in text and "/runs/gm/history/train_loss" in text
     assert load_model(out, "gm") is not None
+    assert main(["compact", str(out)]) == 0
+    assert f"{out}: " in capsys.readouterr().out
+    assert main(args) == 0
+    assert "already finished" in capsys.readouterr().out
 
 
 def test_objectives_lists_names_and_parameters(capsys) -> None:
