@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import h5py
 
@@ -20,21 +21,29 @@ from landscape.store.study import Study
 from landscape.store.writer import writes_study
 
 
-def _scales(group: h5py.Group) -> dict[str, list[list[str]]]:
-    """``{dataset: [[scale paths] per dimension]}`` of every dataset with attached scales."""
-    found: dict[str, list[list[str]]] = {}
+def _scales(file: h5py.File) -> dict[str, list[list[str]]]:
+    """``{dataset: [[scale paths] per dimension]}`` of every dataset with attached scales.
+
+    The scales are named through their object addresses: naming an object reached by reference
+    (``h5py``'s ``.name``) searches the whole file, hours for a study of a hundred runs.
+    """
+    names: dict[int, str] = {}
+    refs: dict[str, Any] = {}
 
     def visit(name: str, obj: h5py.HLObject) -> None:
-        if isinstance(obj, h5py.Dataset) and "DIMENSION_LIST" in obj.attrs:
-            found[obj.name] = [[s.name for s in dim.values()] for dim in obj.dims]
+        if isinstance(obj, h5py.Dataset):
+            names[h5py.h5o.get_info(obj.id).addr] = "/" + name
+            if "DIMENSION_LIST" in obj.attrs:
+                refs["/" + name] = obj.attrs["DIMENSION_LIST"]
 
-    group.visititems(visit)
-    return found
+    file.visititems(visit)
+    return {name: [[names[h5py.h5o.get_info(file[r].id).addr] for r in dim] for dim in dims]
+            for name, dims in refs.items()}
 
 
 def _reattach(dst: h5py.File, scales: dict[str, list[list[str]]]) -> None:
-    """Attach the dimension scales again: the object references that attach them point into the
-    source file after a copy between files, so the attributes holding them are rebuilt."""
+    """Attach the dimension scales again: after a copy between files the object references
+    that attached them are void, so the attributes holding them are rebuilt."""
     for name in {s for dims in scales.values() for scale in dims for s in scale}:
         if "REFERENCE_LIST" in dst[name].attrs:
             del dst[name].attrs["REFERENCE_LIST"]
@@ -61,9 +70,9 @@ def _datasets(group: h5py.Group) -> dict[str, tuple[tuple[int, ...], str]]:
 def compact(path: str | os.PathLike[str]) -> tuple[int, int]:
     """Rewrite the study at ``path`` into a fresh file without its lost space.
 
-    Every group, dataset and attribute is copied and the dimension scales are attached again. The
-    copy is written next to the original as ``<file>.compact``, checked to hold the same datasets
-    and scales, and then renamed over it.
+    Every group, dataset and attribute is copied, and the dimension scales are attached again.
+    The copy is written next to the original as ``<file>.compact``, checked to hold the same
+    datasets and scales, and then renamed over it.
 
     Args:
         path: the study file; no other process may be writing it (it takes the writer lock).
