@@ -24,8 +24,8 @@ trace with 30 products, density with 4 probes × 40 Lanczos steps. Measured: 37 
 Full: MLP 784-256-256-10 × 11 objectives (``hinge_ww`` too) × seeds {0, 1} = 22 runs, 10 000
 training samples and the full test set, 60 epochs at batch 128, lr 0.05; Hessian on 2000
 training samples: top 20 eigenvalues, trace with 200 products, density with 16 probes × 100
-steps. Measured (one analysis per core): training 26-40 s and Hessian 162 s per run, 1877 s per
-seed. ``--models mlp,lenet`` adds LeNet-5 (conv 6-16, fc 120-84), which a CPU cannot do in a
+steps. Measured (one analysis per core): training 26-40 s and Hessian 160 s per run; seed 0
+took 1877 s, seed 1 1944 s. ``--models mlp,lenet`` adds LeNet-5 (conv 6-16, fc 120-84), which a CPU cannot do in a
 session: one Hessian-vector product on the 2000 samples takes 2.0 s against the MLP's 0.22 s
 (measured, one thread; double backward through the convolutions), so the ~2000 products of a
 run take about 65 min, 24 h for the 22 LeNet runs. LeNet is left out of the full default for
