@@ -57,6 +57,7 @@ from landscape.flatness.perturbations import (
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
+from landscape.store.writer import writes_study
 
 #: BatchNorm policy: ``"stored"`` evaluates every perturbed copy with the running statistics
 #: stored in the model (eval mode); ``"recalibrate"`` re-estimates them for every copy by a pass
@@ -350,6 +351,7 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
 
 
 # ---------------------------------------------------------------------------------- study files
+@writes_study("path")
 def local_energy_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
                           loss_fn: LossFn, data: object,
                           sigmas: Sequence[float] | np.ndarray | torch.Tensor, num_samples: int,

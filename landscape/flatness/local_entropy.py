@@ -147,6 +147,7 @@ from landscape.hessian._data import (
     select_parameters,
 )
 from landscape.hessian._results import ArraysMixin
+from landscape.store.writer import writes_study
 
 #: SGLD discretisation: ``"exponential"`` integrates the Gaussian coupling exactly over a step
 #: (bias O(η λ(H)) only); ``"euler"`` is Entropy-SGD's Euler–Maruyama step (bias O(η(λ + γ/β))).
@@ -679,6 +680,7 @@ def _drift(d: np.ndarray) -> float:
     return float(diff.mean() / se)
 
 
+@writes_study("path")
 def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
                            loss_fn: LossFn, data: object,
                            gammas: Sequence[float] | np.ndarray | torch.Tensor, *,

@@ -48,6 +48,7 @@ from landscape.flatness.perturbations import BiasBN, NoiseModel
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
+from landscape.store.writer import writes_study
 
 #: BatchNorm policy along an interpolation path.
 InterpolationBN = Literal["interpolate", "recalibrate"]
@@ -481,6 +482,7 @@ def pca_plane(path: str | os.PathLike[str], run: str, *, model: nn.Module | None
 
 
 # ---------------------------------------------------------------------------------- study files
+@writes_study("path")
 def surface_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
                      loss_fn: LossFn, data: object, *, xs: Coords, ys: Coords | None = None,
                      directions: Directions | Mapping[str, torch.Tensor] | None = None,

@@ -59,6 +59,20 @@ def test_a_second_writer_process_is_refused_and_nothing_is_written(holder) -> No
         measure_minimum(path, "r")
     with pytest.raises(StudyLockedError):
         measure_spectrum(path, "r", topk=1)
+    from landscape.flatness import (
+        local_energy_to_study,
+        local_entropy_to_study,
+        surface_to_study,
+    )
+
+    model = build("mlp", (4,), 3, seed=0, depth=1, width=8)
+    with pytest.raises(StudyLockedError):
+        local_energy_to_study(path, "r", "le", model, None, None, [0.1], 2)
+    with pytest.raises(StudyLockedError):
+        local_entropy_to_study(path, "r", "ent", model, None, None, [10.0])
+    with pytest.raises(StudyLockedError):
+        surface_to_study(path, "r", "s", model, None, None, xs=[0.0])
+    assert not path.exists()
 
 
 def test_the_lock_goes_with_its_process_however_it_ends(holder) -> None:
