@@ -13,6 +13,7 @@ and PDF.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from landscape.data import LabelledDataset, load_splits, long_tail, subset, symm
 from landscape.models import build
 from landscape.objectives import Objective, get
 from landscape.plot._style import plt
+from landscape.store import Study
 from landscape.train import TrainConfig, train
 
 #: Training conditions: key → readable label.
@@ -83,8 +85,8 @@ class RunSpec:
         return f"batch {self.batch_size}, lr {self.lr:g}"
 
 
-def add_common_args(parser: argparse.ArgumentParser, stem: str) -> None:
-    """``--quick``, ``--out``, ``--figures``, ``--threads``, ``--quiet``."""
+def add_common_args(parser: argparse.ArgumentParser, stem: str, *, workers: bool = False) -> None:
+    """``--quick``, ``--out``, ``--figures``, ``--threads``, ``--quiet`` (and ``--workers``)."""
     parser.add_argument("--quick", action="store_true",
                         help="CI-sized version (1-4 minutes on 2 CPU cores)")
     parser.add_argument("--out", default=None,
@@ -94,6 +96,10 @@ def add_common_args(parser: argparse.ArgumentParser, stem: str) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: fastest for these small models)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    if workers:
+        parser.add_argument("--workers", type=int, default=1,
+                            help="processes that measure runs side by side (default 1; each "
+                                 "takes one core, in a shard file of its own)")
 
 
 def study_path(args: argparse.Namespace, stem: str) -> str:
@@ -187,13 +193,46 @@ def has_run(path: str, run: str) -> bool:
         return "runs" in f and run in f["runs"]
 
 
+def _pending(path: str, run: str) -> bool:
+    """Whether ``run`` still lacks its local entropy or its Hessian (the last two stages)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f.get(f"runs/{run}/measurements")
+        if group is None or "hessian" not in group or "local_entropy" not in group:
+            return True
+        return bool(group["local_entropy"].attrs.get("partial", False))
+
+
+def _measure_shard(shard: str, runs: list[str], config: MeasureConfig) -> dict[str, tuple]:
+    """Worker of :func:`measure_runs`: measure ``runs`` in the shard file (a fresh process)."""
+    set_threads(1)
+    done = {}
+    for run in runs:
+        t0 = time.perf_counter()
+        result = measure_minimum(shard, run, config=config)
+        done[run] = result.recomputed
+        print(f"  {run:48s} measured {', '.join(result.recomputed) or 'nothing new'}  "
+              f"[{time.perf_counter() - t0:.1f} s, {Path(shard).name}]", flush=True)
+    return done
+
+
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
-                 quiet: bool) -> tuple[list[MinimumMeasures], float]:
+                 quiet: bool, workers: int = 1) -> tuple[list[MinimumMeasures], float]:
     """:func:`measure_minimum` of every run, one printed line per run (stored measurements are
-    read back)."""
+    read back).
+
+    With ``workers > 1`` the runs still to measure are split among that many processes, each
+    measuring its share in a shard file of its own (``<study>.shard<i>of<n>.h5``, one writer
+    per file), and the measurements are copied back into the study at the end. An interrupted
+    shard is kept and resumed by the next call with the same ``workers``.
+    """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
+    computed: dict[str, tuple] = {}
+    if workers > 1:
+        computed = _measure_in_shards(path, specs, config, workers)
     results = []
     with tqdm(total=len(specs) * len(STAGES), desc="measuring", unit="step",
               disable=quiet) as bar:
@@ -203,13 +242,65 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
                 bar.update(1)
             t0 = time.perf_counter()
             result = measure_minimum(path, spec.name, config=config, on_stage=advance)
+            if spec.name in computed:
+                result = dataclasses.replace(
+                    result, recomputed=tuple(dict.fromkeys(computed[spec.name]
+                                                           + result.recomputed)))
             results.append(result)
             done = (f"measured {', '.join(result.recomputed)}" if result.recomputed
                     else "read back from the study")
-            tqdm.write(f"  {spec.name:48s} {done}  [{time.perf_counter() - t0:.1f} s]")
+            if workers <= 1 or result.recomputed:
+                tqdm.write(f"  {spec.name:48s} {done}  [{time.perf_counter() - t0:.1f} s]")
     print(f"measured {sum(bool(r.recomputed) for r in results)} minima, read "
           f"{sum(not r.recomputed for r in results)} back from the study")
     return results, time.perf_counter() - start
+
+
+def _runs_in(shard: str) -> list[str]:
+    if not Path(shard).is_file():
+        return []
+    with Study(shard) as study:
+        return study.runs()
+
+
+def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,
+                       workers: int) -> dict[str, tuple]:
+    """The parallel part of :func:`measure_runs`: returns the stages computed per run."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from landscape.store.transfer import copy_measurements, copy_runs
+    from landscape.store.writer import single_writer
+
+    shards = [f"{path}.shard{i}of{workers}.h5" for i in range(workers)]
+    with single_writer(path):
+        kept = {s: _runs_in(s) for s in shards}
+        pending = [s.name for s in specs if _pending(path, s.name)]
+        resumed = [r for runs in kept.values() for r in runs]
+        fresh = [r for r in pending if r not in resumed]
+        parts = {s: list(kept[s]) for s in shards}
+        for run in fresh:  # fill the shards up evenly; a kept shard keeps its runs
+            parts[min(parts, key=lambda s: len(parts[s]))].append(run)
+        parts = {s: runs for s, runs in parts.items() if runs}
+        if not parts:
+            return {}
+        print(f"measuring {sum(map(len, parts.values()))} runs in {len(parts)} processes "
+              f"(shards {', '.join(Path(s).name for s in parts)})", flush=True)
+        for shard, runs in parts.items():
+            copy_runs(path, shard, runs)
+        computed: dict[str, tuple] = {}
+        with ProcessPoolExecutor(len(parts),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {shard: pool.submit(_measure_shard, shard, runs, config)
+                       for shard, runs in parts.items()}
+            for future in futures.values():
+                computed.update(future.result())
+        for shard, runs in parts.items():
+            for run in runs:
+                copy_measurements(shard, path, run)
+            Path(shard).unlink()
+            Path(f"{shard}.writer").unlink(missing_ok=True)
+    return computed
 
 
 def save_figure(fig: Any, folder: str | Path, stem: str) -> Path:

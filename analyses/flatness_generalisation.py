@@ -220,7 +220,7 @@ def _wrap(text: str, width: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser, STEM)
+    add_common_args(parser, STEM, workers=True)
     parser.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet")
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of seeds (default 1 quick, 3 full)")
@@ -244,7 +244,8 @@ def main() -> None:
     specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
                                 size["epochs"], args.quick, quiet=args.quiet)
     config = measure_config(args.quick)
-    results, measured = measure_runs(path, specs, config, quiet=args.quiet)
+    results, measured = measure_runs(path, specs, config, quiet=args.quiet,
+                                     workers=args.workers)
     kept = [(r, s) for r, s in zip(results, specs) if r.gap.train_error <= args.max_train_error]
     for r in results:
         if r.gap.train_error > args.max_train_error:

@@ -156,7 +156,7 @@ def plot_local_energy(groups: Mapping[str, Sequence[MinimumMeasures]]) -> plt.Fi
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser, STEM)
+    add_common_args(parser, STEM, workers=True)
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of seeds (default 1 quick, 3 full)")
     parser.add_argument("--objectives", default=None,
@@ -184,7 +184,8 @@ def main() -> None:
     specs, trained = train_runs(path, specs, lambda spec: data[spec.condition], test_data,
                                 size["epochs"], args.quick, quiet=args.quiet)
     config = measure_config(args.quick)
-    results, measured = measure_runs(path, specs, config, quiet=args.quiet)
+    results, measured = measure_runs(path, specs, config, quiet=args.quiet,
+                                     workers=args.workers)
     groups = {CONDITIONS[c]: [r for r, s in zip(results, specs) if s.condition == c]
               for c in CONDITIONS}
 

@@ -25,11 +25,11 @@ Full: MLP 784-256-256-10 × 11 objectives (``hinge_ww`` too) × seeds {0, 1} = 2
 training samples and the full test set, 60 epochs at batch 128, lr 0.05; Hessian on 2000
 training samples: top 20 eigenvalues, trace with 200 products, density with 16 probes × 100
 steps. Measured (one analysis per core): training 26-40 s and Hessian 160 s per run; seed 0
-took 1877 s, seed 1 1944 s. ``--models mlp,lenet`` adds LeNet-5 (conv 6-16, fc 120-84), which a CPU cannot do in a
-session: one Hessian-vector product on the 2000 samples takes 2.0 s against the MLP's 0.22 s
-(measured, one thread; double backward through the convolutions), so the ~2000 products of a
-run take about 65 min, 24 h for the 22 LeNet runs. LeNet is left out of the full default for
-that reason, not for lack of code: ``--quick --models lenet`` runs in a few minutes.
+took 1877 s, seed 1 1944 s. ``--models mlp,lenet`` adds LeNet-5 (conv 6-16, fc 120-84), which a
+CPU cannot do in a session: one Hessian-vector product on the 2000 samples takes 2.0 s against
+the MLP's 0.22 s (measured, one thread; double backward through the convolutions), so the ~2000
+products of a run take about 65 min, 24 h for the 22 LeNet runs. LeNet is left out of the full
+default for that reason, not for lack of code: ``--quick --models lenet`` runs in a few minutes.
 
 Outputs (``--figures``, PNG and PDF), per model: ``spectra_objectives_<model>`` (one panel per
 objective: density on a log scale, ▲ top eigenvalues, λ_max dotted, the outliers shaded) and
@@ -247,7 +247,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser, STEM)
     parser.add_argument("--models", default=None,
-                        help="comma-separated: mlp, lenet (default mlp; LeNet full needs about 24 h of CPU)")
+                        help="comma-separated: mlp, lenet (default mlp; LeNet full needs "
+                             "about 24 h of CPU)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of seeds (default 1 quick, 2 full)")
     args = parser.parse_args()

@@ -12,47 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import h5py
 
 from landscape.errors import StoreError
+from landscape.store._copy import reattach, scales
 from landscape.store.study import Study
 from landscape.store.writer import writes_study
-
-
-def _scales(file: h5py.File) -> dict[str, list[list[str]]]:
-    """``{dataset: [[scale paths] per dimension]}`` of every dataset with attached scales.
-
-    The scales are named through their object addresses: naming an object reached by reference
-    (``h5py``'s ``.name``) searches the whole file, hours for a study of a hundred runs.
-    """
-    names: dict[int, str] = {}
-    refs: dict[str, Any] = {}
-
-    def visit(name: str, obj: h5py.HLObject) -> None:
-        if isinstance(obj, h5py.Dataset):
-            names[h5py.h5o.get_info(obj.id).addr] = "/" + name
-            if "DIMENSION_LIST" in obj.attrs:
-                refs["/" + name] = obj.attrs["DIMENSION_LIST"]
-
-    file.visititems(visit)
-    return {name: [[names[h5py.h5o.get_info(file[r].id).addr] for r in dim] for dim in dims]
-            for name, dims in refs.items()}
-
-
-def _reattach(dst: h5py.File, scales: dict[str, list[list[str]]]) -> None:
-    """Attach the dimension scales again: after a copy between files the object references
-    that attached them are void, so the attributes holding them are rebuilt."""
-    for name in {s for dims in scales.values() for scale in dims for s in scale}:
-        if "REFERENCE_LIST" in dst[name].attrs:
-            del dst[name].attrs["REFERENCE_LIST"]
-    for name, dims in scales.items():
-        ds = dst[name]
-        del ds.attrs["DIMENSION_LIST"]
-        for i, scale_names in enumerate(dims):
-            for scale in scale_names:
-                ds.dims[i].attach_scale(dst[scale])
 
 
 def _datasets(group: h5py.Group) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -107,9 +73,9 @@ def compact(path: str | os.PathLike[str]) -> tuple[int, int]:
                 dst.attrs[key] = value
             for name in src:
                 src.copy(src[name], dst, name=name)
-            scales = _scales(src)
-            _reattach(dst, scales)
-            if _datasets(dst) != _datasets(src) or _scales(dst) != scales:
+            attached = scales(src)
+            reattach(dst, attached)
+            if _datasets(dst) != _datasets(src) or scales(dst) != attached:
                 raise StoreError(f"the compacted copy of {path} does not hold the same "
                                  "datasets; the original is unchanged")
     except BaseException:
