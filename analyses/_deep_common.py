@@ -257,10 +257,19 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
 
 
 def _runs_in(shard: str) -> list[str]:
+    """The runs of a shard left by an interrupted call (a shard that cannot be read, e.g. cut
+    off in the middle of a write, is dropped: its runs are measured again from the study)."""
+    from landscape.errors import StoreError
+
     if not Path(shard).is_file():
         return []
-    with Study(shard) as study:
-        return study.runs()
+    try:
+        with Study(shard) as study:
+            return study.runs()
+    except StoreError as err:
+        print(f"dropping the unreadable shard {shard} ({err})", flush=True)
+        Path(shard).unlink()
+        return []
 
 
 def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,

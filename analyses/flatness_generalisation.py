@@ -25,10 +25,10 @@ training samples. Measured for the MLPs (``--models mlp --seeds 1``, 16 runs, wh
 analysis ran on the second core): 1240 s in all, training 14-26 s per run and measuring 57 s per
 run; the extrapolation from the quick runs (3 + 3 min per MLP, 15 h in all) was 4-5x too
 pessimistic. The LeNets are the expensive half: training 90-250 s per run (median 147 s, 48
-runs), and measuring about 11 min per run on one core (one LeNet with three processes on the
-two cores: local energy 43 s, width 24 s, sharpness 10 s, SGLD local entropy 491 s, Hessian
-380 s), so about 9 h for the 48. Runs whose final training error stays above
-``--max-train-error`` (0.5) are reported and left out.
+runs), and measuring 8 min per run on one core (483 s for the first; one LeNet with three
+processes on the two cores: local energy 43 s, width 24 s, sharpness 10 s, SGLD local entropy
+491 s, Hessian 380 s), so 6.4 h for the 48 on one core, about 3 h with ``--workers 2``. Runs
+whose final training error stays above ``--max-train-error`` (0.5) are reported and left out.
 
 Outputs (``--figures``, PNG and PDF): ``flatness_generalisation_correlations`` (τ of every
 measure with both gaps, all runs), ``flatness_generalisation_correlations_by_model`` (τ with
