@@ -249,7 +249,7 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
             results.append(result)
             done = (f"measured {', '.join(result.recomputed)}" if result.recomputed
                     else "read back from the study")
-            if workers <= 1 or result.recomputed:
+            if spec.name not in computed:  # the workers printed their own runs
                 tqdm.write(f"  {spec.name:48s} {done}  [{time.perf_counter() - t0:.1f} s]")
     print(f"measured {sum(bool(r.recomputed) for r in results)} minima, read "
           f"{sum(not r.recomputed for r in results)} back from the study")
