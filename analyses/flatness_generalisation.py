@@ -27,7 +27,7 @@ run; the extrapolation from the quick runs (3 + 3 min per MLP, 15 h in all) was 
 pessimistic. The LeNets are the expensive half: training 90-250 s per run (median 147 s, 48
 runs), and measuring 8 min per run on one core (483 s for the first; one LeNet with three
 processes on the two cores: local energy 43 s, width 24 s, sharpness 10 s, SGLD local entropy
-491 s, Hessian 380 s), so 6.4 h for the 48 on one core, about 3 h with ``--workers 2``. Runs
+491 s, Hessian 380 s), so 6.4 h for the 48 on one core, 3.5 h with ``--workers 2``. Runs
 whose final training error stays above ``--max-train-error`` (0.5) are reported and left out.
 
 Outputs (``--figures``, PNG and PDF): ``flatness_generalisation_correlations`` (τ of every
