@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from landscape.compare import STAGES, MeasureConfig, MinimumMeasures, measure_minimum
+from landscape.compare import (
+    STAGES,
+    MeasureConfig,
+    MinimumMeasures,
+    has_long_stages,
+    measure_minimum,
+)
 from landscape.data import LabelledDataset, load_splits, long_tail, subset, symmetric_noise
 from landscape.models import build
 from landscape.objectives import Objective, get
@@ -193,17 +199,6 @@ def has_run(path: str, run: str) -> bool:
         return "runs" in f and run in f["runs"]
 
 
-def _pending(path: str, run: str) -> bool:
-    """Whether ``run`` still lacks its local entropy or its Hessian (the last two stages)."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        group = f.get(f"runs/{run}/measurements")
-        if group is None or "hessian" not in group or "local_entropy" not in group:
-            return True
-        return bool(group["local_entropy"].attrs.get("partial", False))
-
-
 def _measure_shard(shard: str, runs: list[str], config: MeasureConfig) -> dict[str, tuple]:
     """Worker of :func:`measure_runs`: measure ``runs`` in the shard file (a fresh process)."""
     set_threads(1)
@@ -284,7 +279,7 @@ def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfi
     shards = [f"{path}.shard{i}of{workers}.h5" for i in range(workers)]
     with single_writer(path):
         kept = {s: _runs_in(s) for s in shards}
-        pending = [s.name for s in specs if _pending(path, s.name)]
+        pending = [s.name for s in specs if not has_long_stages(path, s.name)]
         resumed = [r for runs in kept.values() for r in runs]
         fresh = [r for r in pending if r not in resumed]
         parts = {s: list(kept[s]) for s in shards}

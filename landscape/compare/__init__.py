@@ -35,6 +35,7 @@ from landscape.compare.measures import (
     MinimumMeasures,
     ScalarMeasure,
     generalisation_gap,
+    has_long_stages,
     measure_minimum,
 )
 from landscape.compare.table import correlation_table, measures_table
@@ -51,6 +52,7 @@ __all__ = [
     "bootstrap_tau",
     "correlation_table",
     "generalisation_gap",
+    "has_long_stages",
     "kendall_tau",
     "measure_minimum",
     "measures_table",

@@ -416,6 +416,15 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                            recomputed=tuple(done))
 
 
+def has_long_stages(path: str | os.PathLike[str], run: str) -> bool:
+    """Whether ``run`` has its local energy, complete local entropy and Hessian stored: the
+    expensive stages of :func:`measure_minimum` (a cheap check, without the settings; what is
+    missing or stale is still recomputed by :func:`measure_minimum`)."""
+    return (_local_energy_complete(path, run)
+            and _has_measurement(path, run, LOCAL_ENTROPY, complete=True)
+            and _has_measurement(path, run, HESSIAN))
+
+
 def _has_measurement(path: str | os.PathLike[str], run: str, name: str, *,
                      complete: bool = False) -> bool:
     """Whether ``measurements/<name>`` exists (and, with ``complete``, is not a checkpoint of an
