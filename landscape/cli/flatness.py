@@ -58,6 +58,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from landscape.store.writer import single_writer
+
+    with single_writer(args.file):  # one writer for all the stages this command stores
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     from landscape._measure import batches, prepare
     from landscape.flatness import (
         flat_minimum_width,

@@ -37,6 +37,7 @@ import numpy as np
 from landscape.errors import StoreError
 from landscape.shallow.results import LearnerResult
 from landscape.store import Study, load_result, read_attrs, save_result, write_array
+from landscape.store.writer import writes_study
 
 __all__ = [
     "Solution",
@@ -66,6 +67,7 @@ def _compact(a: np.ndarray) -> np.ndarray:
     return a.astype(np.int8) if a.size and np.all(np.abs(a) == 1) else a
 
 
+@writes_study("path")
 def save_solution(
     path: PathLike,
     run: str,
@@ -131,6 +133,7 @@ def load_solution(path: PathLike, run: str) -> Solution:
                         attrs=read_attrs(group), teacher=teacher)
 
 
+@writes_study("path")
 def save_measurement(path: PathLike, run: str, name: str, result: Any, *,
                      attrs: dict[str, Any] | None = None) -> None:
     """Store a measurement (any ``to_arrays`` result) as ``measurements/<name>`` of ``run``,

@@ -5,8 +5,11 @@ short write. Two processes that train or measure into the same file would theref
 each resuming the other's half-finished run and interleaving their epochs. :func:`single_writer`
 holds an advisory lock (``flock``) on a sidecar file ``<study>.writer`` for the whole of a long
 write (:func:`landscape.train.train`, :func:`landscape.compare.measure_minimum`,
-:func:`landscape.hessian.study.measure_spectrum` and the ``*_to_study`` functions of
-:mod:`landscape.flatness`); a second process is refused at once with the first one's pid. The
+:func:`landscape.hessian.study.measure_spectrum`, the ``*_to_study`` functions of
+:mod:`landscape.flatness`, the ``landscape flatness`` command) and of the short ones
+(:func:`landscape.shallow.study.save_solution`, :func:`~landscape.shallow.study.save_measurement`,
+:mod:`landscape.store.transfer`, :mod:`landscape.store.compact`); a second process is refused at
+once with the first one's pid, instead of meeting HDF5's own lock mid-write. The
 operating system drops the lock when its process ends, however it ends, so a killed run never
 leaves a stale lock. The sidecar file stays (removing it would race with a process about to
 lock it); it holds the pid of the last writer. Re-entrant within a process, so a writer may call

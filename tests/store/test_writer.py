@@ -47,7 +47,7 @@ def _train(path: Path) -> None:
           TrainConfig(epochs=1, batch_size=32), study=path, run="r", progress=False)
 
 
-def test_a_second_writer_process_is_refused_and_nothing_is_written(holder) -> None:
+def test_a_second_writer_process_is_refused_and_nothing_is_written(holder, capsys) -> None:
     path, proc = holder
     with pytest.raises(StudyLockedError, match=f"another process \\(pid {proc.pid}"):
         _train(path)
@@ -72,6 +72,18 @@ def test_a_second_writer_process_is_refused_and_nothing_is_written(holder) -> No
         local_entropy_to_study(path, "r", "ent", model, None, None, [10.0])
     with pytest.raises(StudyLockedError):
         surface_to_study(path, "r", "s", model, None, None, xs=[0.0])
+    # the short writers too: a shallow solution, a measurement, the flatness command
+    from landscape.cli import main as cli
+    from landscape.shallow import focusing_bp, random_patterns
+    from landscape.shallow.study import save_measurement, save_solution
+
+    xi, labels = random_patterns(21, 5, seed=0)
+    with pytest.raises(StudyLockedError):
+        save_solution(path, "s", focusing_bp(xi, labels), xi, labels)
+    with pytest.raises(StudyLockedError):
+        save_measurement(path, "s", "m", None)
+    assert cli(["flatness", str(path), "--run", "r", "--quiet"]) == 2
+    assert f"another process (pid {proc.pid}" in capsys.readouterr().err
     assert not path.exists()
 
 
