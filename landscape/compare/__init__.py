@@ -11,9 +11,12 @@ Measuring:
     the settings (``MeasureConfig.quick()`` for CI-sized runs).
 Correlating:
     :func:`kendall_tau` and :func:`rank_correlations` (:mod:`~landscape.compare.correlation`):
-    Kendall τ-b of a measure with the gap across runs, with a seeded bootstrap interval.
+    Kendall τ-b of a measure with the gap across runs, with a seeded bootstrap interval;
+    :func:`granulated_kendall` (:mod:`~landscape.compare.granulated`): Jiang et al.'s Ψ, the
+    mean τ within the groups of runs where a single hyper-parameter varies.
 Reporting:
-    :func:`measures_table`, :func:`correlation_table` (:mod:`~landscape.compare.table`);
+    :func:`measures_table`, :func:`correlation_table`, :func:`granulated_table`
+    (:mod:`~landscape.compare.table`);
     figures in :mod:`landscape.compare.plots` (one per measure, a fixed colour per objective).
 """
 
@@ -25,6 +28,12 @@ from landscape.compare.correlation import (
     kendall_tau,
     rank_correlations,
     tau_b,
+)
+from landscape.compare.granulated import (
+    AxisCorrelation,
+    GranulatedKendall,
+    granulated_correlations,
+    granulated_kendall,
 )
 from landscape.compare.measures import (
     GAPS,
@@ -38,13 +47,15 @@ from landscape.compare.measures import (
     has_long_stages,
     measure_minimum,
 )
-from landscape.compare.table import correlation_table, measures_table
+from landscape.compare.table import correlation_table, granulated_table, measures_table
 
 __all__ = [
     "GAPS",
     "SCALAR_MEASURES",
     "STAGES",
+    "AxisCorrelation",
     "Gap",
+    "GranulatedKendall",
     "MeasureConfig",
     "MinimumMeasures",
     "RankCorrelation",
@@ -52,6 +63,9 @@ __all__ = [
     "bootstrap_tau",
     "correlation_table",
     "generalisation_gap",
+    "granulated_correlations",
+    "granulated_kendall",
+    "granulated_table",
     "has_long_stages",
     "kendall_tau",
     "measure_minimum",

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from landscape.compare.correlation import RankCorrelation
+from landscape.compare.granulated import GranulatedKendall
 from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures, ScalarMeasure
 from landscape.errors import ConfigError
 from landscape.plot._style import plt, save
@@ -424,6 +425,14 @@ def plot_spectra(results: Sequence[MinimumMeasures], *, out: PathLike = None,
 
 
 # ------------------------------------------------------------------------------- correlations
+def _measure_tick(m: ScalarMeasure | None, key: str, symbol: str) -> str:
+    """A measure's axis label with the sign of ``symbol`` that "flat generalises" predicts."""
+    if m is None:
+        return key
+    expected = "> 0" if m.flatter == "lower" else "< 0"
+    return f"{m.label} ({m.flatter} = flatter)\nflat generalises ⇒ {symbol} {expected}"
+
+
 def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike = None
                       ) -> Figure:
     """Kendall τ of every measure with the gap(s), with bootstrap intervals as error bars; the
@@ -445,16 +454,8 @@ def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike 
                 xerr = np.array([[max(c.tau - c.ci_low, 0.0)], [max(c.ci_high - c.tau, 0.0)]])
             ax.errorbar(c.tau, y, xerr=xerr, fmt="o", color=colors[j % len(colors)], capsize=3,
                         label=gap_info[gap].label if gap in gap_info else gap)
-    labels = []
-    for k in keys:
-        m = measures.get(k)
-        if m is None:
-            labels.append(k)
-            continue
-        expected = "> 0" if m.flatter == "lower" else "< 0"
-        labels.append(f"{m.label} ({m.flatter} = flatter)\nflat generalises ⇒ τ {expected}")
     ax.set_yticks(range(len(keys)))
-    ax.set_yticklabels(labels, fontsize=8)
+    ax.set_yticklabels([_measure_tick(measures.get(k), k, "τ") for k in keys], fontsize=8)
     ax.invert_yaxis()
     ax.axvline(0.0, color="0.5", lw=0.8)
     ax.set_xlim(-1.05, 1.05)
@@ -472,6 +473,68 @@ def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike 
     return _finish(fig, out)
 
 
+#: Colours of the hyper-parameter axes in :func:`plot_granulated` (Ψ itself is black).
+_AXIS_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+
+
+def plot_granulated(results: Sequence[GranulatedKendall], *, out: PathLike = None,
+                    axis_labels: Mapping[str, str] | None = None) -> Figure:
+    """Jiang et al.'s granulated Kendall Ψ of every measure (black) and the ψ of each
+    hyper-parameter axis (coloured), with bootstrap intervals over groups; one gap.
+
+    Args:
+        results: :func:`~landscape.compare.granulated.granulated_kendall` results of one gap.
+        out: where to save the figure. axis_labels: readable names of the axes.
+    """
+    gaps = {r.gap for r in results}
+    if len(gaps) > 1:
+        raise ConfigError(f"plot_granulated draws one gap at a time, got {sorted(gaps)}")
+    names = dict(axis_labels or {})
+    measures = {m.key: m for m in SCALAR_MEASURES}
+    keys = list(dict.fromkeys(r.measure for r in results))
+    axes = list(dict.fromkeys(a.axis for r in results for a in r.axes))
+    series = [("Ψ (mean over the axes)", None)] + [(names.get(a, a), a) for a in axes]
+    offsets = np.linspace(-0.25, 0.25, len(series)) if len(series) > 1 else [0.0]
+    fig, ax = plt.subplots(figsize=(8, 0.75 * len(keys) + 1.8))
+    for j, (label, axis) in enumerate(series):
+        color = "#222222" if axis is None else _AXIS_COLORS[(j - 1) % len(_AXIS_COLORS)]
+        for r in results:
+            if axis is None:
+                value, low, high = r.psi, r.ci_low, r.ci_high
+            else:
+                a = next((a for a in r.axes if a.axis == axis), None)
+                if a is None:
+                    continue
+                value, low, high = a.psi, a.ci_low, a.ci_high
+            if not math.isfinite(value):
+                continue
+            xerr = None
+            if math.isfinite(low) and math.isfinite(high):
+                xerr = np.array([[max(value - low, 0.0)], [max(high - value, 0.0)]])
+            ax.errorbar(value, keys.index(r.measure) + offsets[j], xerr=xerr,
+                        fmt="D" if axis is None else "o", ms=6 if axis is None else 4.5,
+                        color=color, capsize=3,
+                        label=label if axis is None else f"ψ: only the {label} varies")
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([_measure_tick(measures.get(k), k, "Ψ") for k in keys], fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0.0, color="0.5", lw=0.8)
+    ax.set_xlim(-1.05, 1.05)
+    level = 100 * results[0].confidence if results else 95
+    gap = next(iter(gaps), "")
+    gap_label = {g.key: g.label for g in GAPS}.get(gap, gap)
+    ax.set_xlabel(f"mean Kendall τ with the {gap_label} within groups where one "
+                  f"hyper-parameter varies\n({level:.0f}% bootstrap CI over groups)")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0))
+    ax.grid(alpha=0.3, axis="x")
+    ax.set_title("granulated rank correlation with the gap (Jiang et al. 2020)")
+    fig.tight_layout()
+    return _finish(fig, out)
+
+
 __all__ = [
     "OBJECTIVE_COLORS",
     "OBJECTIVE_LABELS",
@@ -480,6 +543,7 @@ __all__ = [
     "objective_color",
     "objective_label",
     "plot_correlations",
+    "plot_granulated",
     "plot_local_energy",
     "plot_local_entropy",
     "plot_measure",

@@ -1,4 +1,5 @@
-"""Plain-text tables of the measures per run and of their rank correlations with the gap.
+"""Plain-text tables of the measures per run and of their rank correlations with the gap
+(Kendall τ over all runs, and the granulated Ψ).
 
 Both are GitHub-flavoured markdown with padded columns, so they read the same in a terminal and
 paste into a README or an issue.
@@ -7,9 +8,10 @@ paste into a README or an issue.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from landscape.compare.correlation import RankCorrelation
+from landscape.compare.granulated import GranulatedKendall
 from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures
 
 
@@ -69,3 +71,31 @@ def correlation_table(correlations: Sequence[RankCorrelation]) -> str:
              f"[{_num(c.ci_low, 2)}, {_num(c.ci_high, 2)}]", _num(c.p_value, 2), str(c.n)]
             for c in correlations]
     return markdown(header, rows, ["l", "l", "r", "r", "r", "r"])
+
+
+def granulated_table(results: Sequence[GranulatedKendall],
+                     axis_labels: Mapping[str, str] | None = None) -> str:
+    """One row per (measure, gap): Ψ with its interval, then ψ of every axis with its interval
+    and the number of groups it averages (:mod:`landscape.compare.granulated`)."""
+    labels = {m.key: m.label for m in (*SCALAR_MEASURES, *GAPS)}
+    names = dict(axis_labels or {})
+    axes = list(dict.fromkeys(a.axis for r in results for a in r.axes))
+    level = f"{100 * results[0].confidence:.0f}% CI" if results else "CI"
+    header = ["measure", "gap", f"Ψ [{level}]"]
+    header += [f"ψ {names.get(a, a)} [{level}] (groups)" for a in axes]
+
+    def fixed(value: float) -> str:  # correlations lie in [-1, 1]: two decimals throughout
+        return f"{value:.2f}" if math.isfinite(value) else "n/a"
+
+    def cell(value: float, low: float, high: float, groups: int | None = None) -> str:
+        text = f"{fixed(value)} [{fixed(low)}, {fixed(high)}]"
+        return text if groups is None else f"{text} ({groups})"
+
+    rows = []
+    for r in results:
+        by_axis = {a.axis: a for a in r.axes}
+        rows.append([labels.get(r.measure, r.measure), labels.get(r.gap, r.gap),
+                     cell(r.psi, r.ci_low, r.ci_high)]
+                    + [cell(by_axis[a].psi, by_axis[a].ci_low, by_axis[a].ci_high,
+                            by_axis[a].num_groups) if a in by_axis else "n/a" for a in axes])
+    return markdown(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))

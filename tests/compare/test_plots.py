@@ -69,3 +69,27 @@ def test_auto_log_scale_only_when_values_span_decades() -> None:
     P.auto_log_scale([c], [-0.5, 0.01, 30.0])
     assert (a.get_yscale(), b.get_yscale(), c.get_yscale()) == ("linear", "log", "symlog")
     P.plt.close(fig)
+
+
+def test_granulated_figure_one_marker_series_per_axis(tmp_path: Path) -> None:
+    import numpy as np
+    import pytest
+
+    from landscape.compare import granulated_correlations
+    from landscape.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    axes = {"objective": ["ce", "mse"] * 8, "lr": ([0.01] * 2 + [0.05] * 2) * 4,
+            "batch_size": ([32] * 4 + [256] * 4) * 2}
+    seeds = [0] * 8 + [1] * 8
+    measures = {m.key: rng.normal(size=16) for m in SCALAR_MEASURES}
+    gaps = {g.key: rng.normal(size=16) for g in GAPS}
+    res = granulated_correlations(measures, gaps, axes, strata={"seed": seeds}, num_bootstrap=50)
+    one = [r for r in res if r.gap == "error_gap"]
+    fig = P.plot_granulated(one, out=tmp_path / "g.png", axis_labels={"lr": "learning rate"})
+    assert _ok(tmp_path / "g.png")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["Ψ (mean over the axes)", "ψ: only the objective varies",
+                      "ψ: only the learning rate varies", "ψ: only the batch_size varies"]
+    with pytest.raises(ConfigError, match="one gap at a time"):
+        P.plot_granulated(res)

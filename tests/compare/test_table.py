@@ -28,3 +28,17 @@ def test_correlation_table() -> None:
     text = correlation_table([c])
     assert "95% CI" in text.splitlines()[0]
     assert "| width " in text and "error gap" in text and "0.67" in text
+
+
+def test_granulated_table() -> None:
+    from landscape.compare import granulated_kendall, granulated_table
+
+    r = granulated_kendall([3.0, 4.0, 1.0, 2.0], [0.1, 0.2, 0.3, 0.4],
+                           {"objective": ["a", "a", "b", "b"], "lr": [1, 2, 1, 2]},
+                           num_bootstrap=50, measure="width", gap="error_gap")
+    text = granulated_table([r], {"lr": "learning rate"})
+    header, _, row = text.splitlines()
+    assert "Ψ [95% CI]" in header and "ψ learning rate [95% CI] (groups)" in header
+    assert "| width " in row and "error gap" in row
+    assert "0.00 [0.00, 0.00]" in row  # Ψ: (−1 + 1) / 2 in every resample
+    assert "-1.00 [-1.00, -1.00] (2)" in row and " 1.00 [1.00, 1.00] (2)" in row
