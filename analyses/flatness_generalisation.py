@@ -32,7 +32,10 @@ whose final training error stays above ``--max-train-error`` (0.5) are reported 
 
 Outputs (``--figures``, PNG and PDF): ``flatness_generalisation_correlations`` (τ of every
 measure with both gaps, all runs), ``flatness_generalisation_correlations_by_model`` (τ with
-the error gap over all runs, MLPs only, LeNets only), ``flatness_generalisation_scatter``
+the error gap over all runs, MLPs only, LeNets only), ``flatness_generalisation_granulated``
+(Jiang et al.'s granulated Ψ with the error gap: the mean τ within the groups of runs where only
+the objective, the batch size, the learning rate or the model varies, so that differences between
+objectives cannot make a correlation on their own), ``flatness_generalisation_scatter``
 (every measure against the error gap), ``flatness_generalisation_local_energy`` (δ training
 error against σ, coloured by the gap); the tables go to ``flatness_generalisation.md``.
 
@@ -68,10 +71,13 @@ from matplotlib.lines import Line2D
 from landscape.compare import (
     GAPS,
     SCALAR_MEASURES,
+    GranulatedKendall,
     MeasureConfig,
     MinimumMeasures,
     RankCorrelation,
     correlation_table,
+    granulated_correlations,
+    granulated_table,
     measures_table,
     rank_correlations,
 )
@@ -95,6 +101,9 @@ YLABELS = {
     "trace": "Hessian trace (objective units)",
 }
 MODEL_MARKERS = {"mlp": "o", "lenet": "s"}
+GRANULATED_HEADING = ("Granulated Kendall coefficient (Jiang et al. 2020): ψ = mean τ within the "
+                      "groups of runs where only one hyper-parameter varies (same seed), Ψ = mean "
+                      "of the ψ; 95% bootstrap CI over groups")
 
 
 def measure_config(quick: bool) -> MeasureConfig:
@@ -110,6 +119,30 @@ def correlations_of(results: Sequence[MinimumMeasures], *, num_bootstrap: int = 
     return rank_correlations({m.key: [s[m.key] for s in scalars] for m in SCALAR_MEASURES},
                              {g.key: [s[g.key] for s in scalars] for g in GAPS},
                              num_bootstrap=num_bootstrap, seed=0)
+
+
+#: Readable names of the hyper-parameter axes of the granulated coefficient.
+AXIS_LABELS = {"objective": "objective", "batch_size": "batch size", "lr": "learning rate",
+               "model": "model", "hyper": "(batch size, learning rate) pair"}
+
+
+def granulated_of(results: Sequence[MinimumMeasures], specs: Sequence[RunSpec], *,
+                  num_bootstrap: int = 2000) -> list[GranulatedKendall]:
+    """Jiang et al.'s granulated Ψ of every measure with both gaps: the hyper-parameter axes are
+    the objective, batch size, learning rate and model; each seed is a replicate grid. When the
+    (batch size, learning rate) pairs are not a full grid (``--quick``), the pair is one axis."""
+    scalars = [r.scalars() for r in results]
+    batch, lr = [s.batch_size for s in specs], [s.lr for s in specs]
+    if len(set(zip(batch, lr))) == len(set(batch)) * len(set(lr)):
+        hypers: dict[str, list] = {"batch_size": batch, "lr": lr}
+    else:
+        hypers = {"hyper": [s.hyper for s in specs]}
+    axes = {"objective": [s.objective for s in specs], **hypers,
+            "model": [s.model for s in specs]}
+    return granulated_correlations({m.key: [s[m.key] for s in scalars] for m in SCALAR_MEASURES},
+                                   {g.key: [s[g.key] for s in scalars] for g in GAPS}, axes,
+                                   strata={"seed": [s.seed for s in specs]},
+                                   num_bootstrap=num_bootstrap, seed=0)
 
 
 def by_model_correlations(results: Sequence[MinimumMeasures], specs: Sequence[RunSpec]
@@ -255,17 +288,21 @@ def main() -> None:
 
     correlations = correlations_of(results)
     by_model = by_model_correlations(results, specs)
+    granulated = granulated_of(results, specs)
     folder = Path(args.figures)
     figures = [
         save_figure(P.plot_correlations(correlations), folder, f"{STEM}_correlations"),
         save_figure(_retitle(P.plot_correlations(by_model), "group"), folder,
                     f"{STEM}_correlations_by_model"),
+        save_figure(P.plot_granulated([g for g in granulated if g.gap == "error_gap"],
+                                      axis_labels=AXIS_LABELS), folder, f"{STEM}_granulated"),
         save_figure(plot_scatter(results, specs, correlations), folder, f"{STEM}_scatter"),
         save_figure(plot_local_energy_by_gap(results, specs), folder, f"{STEM}_local_energy"),
     ]
     run_table = measures_table(results)
     corr_table = correlation_table(correlations)
     model_table = correlation_table(by_model)
+    granulated_md = granulated_table(granulated, AXIS_LABELS)
     settings = (f"σ* = {config.reference_sigma:g}, width at δ training error = "
                 f"{config.width_threshold:g} ({100 * config.confidence:.0f}% CI), sharpness at "
                 f"ρ = {config.rho:g}, ΔΦ at γ = {min(config.gammas):g}, measured on "
@@ -276,6 +313,7 @@ def main() -> None:
          corr_table),
         ("Kendall τ with the error gap, by model (the 'gap' column names the group)",
          model_table),
+        (GRANULATED_HEADING, granulated_md),
     ])
     print(f"\nmeasures per minimum ({settings}):")
     print(run_table)
@@ -283,6 +321,8 @@ def main() -> None:
     print(corr_table)
     print("\nKendall τ with the error gap, by model (the 'gap' column names the group):")
     print(model_table)
+    print(f"\n{GRANULATED_HEADING}:")
+    print(granulated_md)
     print(f"\nfigures (PNG and PDF): {', '.join(map(str, figures))}; tables: {md}")
     end = time.perf_counter()
     print(f"done in {end - start:.0f} s (training {trained:.0f} s, measuring {measured:.0f} s)")

@@ -88,7 +88,7 @@ def granulated_table(results: Sequence[GranulatedKendall],
         return f"{value:.2f}" if math.isfinite(value) else "n/a"
 
     def cell(value: float, low: float, high: float, groups: int | None = None) -> str:
-        text = f"{fixed(value)} [{fixed(low)}, {fixed(high)}]"
+        text = f"{fixed(value)} [{fixed(low)}, {fixed(high)}]" if math.isfinite(value) else "n/a"
         return text if groups is None else f"{text} ({groups})"
 
     rows = []

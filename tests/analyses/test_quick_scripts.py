@@ -20,6 +20,7 @@ ANALYSES = ROOT / "analyses"
 SCRIPTS = {
     "flatness_generalisation.py": ["flatness_generalisation_correlations",
                                    "flatness_generalisation_correlations_by_model",
+                                   "flatness_generalisation_granulated",
                                    "flatness_generalisation_scatter",
                                    "flatness_generalisation_local_energy"],
     "objectives_minima.py": [f"objectives_minima_{m}" for m in (
