@@ -8,7 +8,8 @@ Measuring:
     local energy, flat-minimum width, worst-case sharpness, local entropy, Hessian top
     eigenvalues, trace and spectral density, and the generalisation gap of one run, each stored
     in the study file with its settings (a rerun reads them back). :class:`MeasureConfig` holds
-    the settings (``MeasureConfig.quick()`` for CI-sized runs).
+    the settings (``MeasureConfig.quick()`` for CI-sized runs). :func:`load_minimum` reads them
+    back without computing, writing or waiting for the study's writer.
 Correlating:
     :func:`kendall_tau` and :func:`rank_correlations` (:mod:`~landscape.compare.correlation`):
     Kendall τ-b of a measure with the gap across runs, with a seeded bootstrap interval;
@@ -45,6 +46,7 @@ from landscape.compare.measures import (
     ScalarMeasure,
     generalisation_gap,
     has_long_stages,
+    load_minimum,
     measure_minimum,
 )
 from landscape.compare.table import correlation_table, granulated_table, measures_table
@@ -68,6 +70,7 @@ __all__ = [
     "granulated_table",
     "has_long_stages",
     "kendall_tau",
+    "load_minimum",
     "measure_minimum",
     "measures_table",
     "rank_correlations",

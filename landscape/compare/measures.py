@@ -53,8 +53,10 @@ from landscape.flatness import (
     flat_minimum_width,
     local_energy_to_study,
     local_entropy_to_study,
+    read_local_energy,
     sharpness,
 )
+from landscape.flatness.local_entropy import check_gammas
 from landscape.hessian.study import SpectrumMeasurement, measure_spectrum
 from landscape.store import Study, load_result, read_history, run_attrs, save_result
 from landscape.store.writer import writes_study
@@ -361,11 +363,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     finished("local_energy", pending)
 
     # width and sharpness: stored as results with their settings under measurements/flatness
-    width_settings = {"threshold": cfg.width_threshold, "quantity": "error",
-                      "num_samples": cfg.width_draws, "sigma_bounds": list(cfg.width_bounds),
-                      "rtol": cfg.width_rtol, "confidence": cfg.confidence,
-                      "noise": "multiplicative", "seed": cfg.seed}
-    sharp_settings = {"rho": cfg.rho, "norm": "l2", "steps": cfg.sharpness_steps}
+    width_settings, sharp_settings = _flatness_settings(cfg)
     jobs: list[tuple[str, str, dict[str, Any], Callable[[], Any]]] = [
         ("width", "width", width_settings, lambda: flat_minimum_width(
             model, loss_fn, data, cfg.width_threshold, quantity="error",
@@ -396,9 +394,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     had_entropy = _has_measurement(study_path, run, LOCAL_ENTROPY, complete=True)
     entropy = local_entropy_to_study(
         study_path, run, LOCAL_ENTROPY, model, loss_fn, data, cfg.gammas,
-        overwrite=overwrite, num_chains=cfg.entropy_chains, num_steps=cfg.entropy_steps,
-        burn_in=cfg.entropy_burn_in, step_size=cfg.entropy_step_size, seed=cfg.seed,
-        progress=progress)
+        overwrite=overwrite, progress=progress, **_entropy_options(cfg))
     finished("local_entropy", overwrite or not had_entropy)
 
     # Hessian: top-k, trace and density, each skipped by measure_spectrum when stored
@@ -414,6 +410,117 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                            local_entropy=entropy, spectrum=spectrum,
                            gap=generalisation_gap(study_path, run), config=cfg,
                            recomputed=tuple(done))
+
+
+def _flatness_settings(cfg: MeasureConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings stored with the width and the sharpness (without the weights' hash)."""
+    width = {"threshold": cfg.width_threshold, "quantity": "error",
+             "num_samples": cfg.width_draws, "sigma_bounds": list(cfg.width_bounds),
+             "rtol": cfg.width_rtol, "confidence": cfg.confidence,
+             "noise": "multiplicative", "seed": cfg.seed}
+    return width, {"rho": cfg.rho, "norm": "l2", "steps": cfg.sharpness_steps}
+
+
+def _entropy_options(cfg: MeasureConfig) -> dict[str, Any]:
+    """The options :func:`measure_minimum` passes to the local entropy."""
+    return {"num_chains": cfg.entropy_chains, "num_steps": cfg.entropy_steps,
+            "burn_in": cfg.entropy_burn_in, "step_size": cfg.entropy_step_size,
+            "seed": cfg.seed}
+
+
+def load_minimum(study_path: str | os.PathLike[str], run: str, *,
+                 config: MeasureConfig | None = None) -> MinimumMeasures:
+    """Read back what :func:`measure_minimum` stored for ``run``, computing and writing nothing.
+
+    It takes no writer lock, so it reads a study that another process is still training or
+    measuring into (e.g. from a notebook while an analysis runs); the file is opened only for
+    each short read.
+
+    Args:
+        study_path, run: the study file and the run.
+        config: the settings the run was measured with (default: ``MeasureConfig()``); every
+            stored stage is checked against them.
+
+    Returns:
+        :class:`MinimumMeasures` with ``recomputed`` empty.
+
+    Raises:
+        StoreError: a stage not stored yet (or interrupted), or stored with other settings or
+            for other weights; the message names the stages and the settings that differ.
+    """
+    from landscape._measure import stored_measurement
+    from landscape.errors import StoreError
+    from landscape.store.study import read_attrs
+
+    cfg = config or MeasureConfig()
+    with Study(study_path, "r") as study:
+        attrs = read_attrs(study.run(run))
+    weights = attrs.get("param_hash", "")
+    missing = [stage for stage, ok in (
+        ("local_energy", _local_energy_complete(study_path, run)),
+        ("width", _has_measurement(study_path, run, FLATNESS)),
+        ("local_entropy", _has_measurement(study_path, run, LOCAL_ENTROPY, complete=True)),
+        ("hessian", _has_measurement(study_path, run, HESSIAN))) if not ok]
+    if missing:
+        raise StoreError(f"run {run!r} of {study_path} is not fully measured: {missing} missing "
+                         "or interrupted; measure_minimum computes them")
+    differ: list[str] = []
+
+    def check(stage: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
+        wanted = json.loads(json.dumps(wanted, default=str))
+        keys = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if keys:
+            differ.append(f"{stage} ({', '.join(keys)})")
+
+    le = read_local_energy(study_path, run, LOCAL_ENERGY)
+    with Study(study_path, "r") as study:
+        le_attrs = read_attrs(stored_measurement(study, run, LOCAL_ENERGY))
+        check("local_energy", {**le_attrs, "sigmas": le.sigmas.tolist()},
+              {"sigmas": [float(x) for x in cfg.sigmas], "num_samples": cfg.num_draws,
+               "noise": "multiplicative", "seed": cfg.seed, "param_hash": weights})
+        flat = stored_measurement(study, run, FLATNESS)
+        stored: dict[str, Any] = {}
+        for key, settings in zip(("width", "sharpness"), _flatness_settings(cfg)):
+            if key not in flat:
+                raise StoreError(f"run {run!r} of {study_path} has no {key} stored yet; "
+                                 "measure_minimum computes it")
+            check(key, json.loads(flat[key].attrs.get("settings", "{}")),
+                  {**settings, "param_hash": weights})
+            stored[key] = load_result(flat[key])
+        group = stored_measurement(study, run, LOCAL_ENTROPY)
+        check("local_entropy", json.loads(group.attrs.get("settings", "{}")),
+              {"gammas": check_gammas(cfg.gammas)[0].tolist(), "param_hash": weights,
+               **_entropy_options(cfg)})
+        entropy = load_result(group)
+        hess = stored_measurement(study, run, HESSIAN)
+        parts: dict[str, Any] = {}
+        expect = {"top": {"k": cfg.topk, "which": "largest", "tol": cfg.eigen_tol},
+                  "trace": {"num_matvecs": cfg.trace_matvecs, "method": "hutch++"},
+                  "density": {"num_probes": cfg.density_probes,
+                              "num_steps": cfg.density_steps}}
+        num_params = num_samples = 0
+        for key, wanted in expect.items():
+            if key not in hess:
+                raise StoreError(f"run {run!r} of {study_path} has no Hessian {key} stored "
+                                 "yet; measure_minimum computes it")
+            settings = json.loads(hess[key].attrs.get("settings", "{}"))
+            check(f"hessian {key}", settings, {**wanted, "curvature": "hessian",
+                                               "seed": cfg.seed, "params": None})
+            parts[key] = load_result(hess[key])
+            num_params = int(hess[key].attrs.get("num_params", 0))
+            num_samples = int(settings.get("num_samples", 0))
+        if read_attrs(hess).get("param_hash", weights) != weights:
+            differ.append("hessian (param_hash)")
+    if differ:
+        raise StoreError(f"run {run!r} of {study_path} was measured with other settings or "
+                         f"weights than the given MeasureConfig: {'; '.join(differ)}")
+    spectrum = SpectrumMeasurement(parts["top"], None, parts["trace"], parts["density"],
+                                   num_params, num_samples, ())
+    return MinimumMeasures(run=run, objective=str(attrs.get("objective", "?")),
+                           seed=int(attrs.get("seed", -1)), local_energy=le,
+                           width=stored["width"], sharpness=stored["sharpness"],
+                           local_entropy=entropy, spectrum=spectrum,
+                           gap=generalisation_gap(study_path, run), config=cfg, recomputed=())
 
 
 def has_long_stages(path: str | os.PathLike[str], run: str) -> bool:

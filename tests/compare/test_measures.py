@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -91,6 +92,57 @@ def test_measure_minimum_stores_everything_and_a_rerun_computes_nothing(
     np.testing.assert_array_equal(second.spectrum.top.eigenvalues,
                                   first.spectrum.top.eigenvalues)
     assert second.scalars() == pytest.approx(first.scalars(), nan_ok=True)
+
+
+def test_load_minimum_reads_what_was_measured_without_the_writer(
+        measured: list, tiny_study: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from landscape.compare import load_minimum
+    from tests.helpers import REPO
+
+    # another process holds the writer lock of the study: reading goes on regardless
+    hold = ("import sys, time\nfrom landscape.store.writer import single_writer\n"
+            "with single_writer(sys.argv[1]):\n    print('locked', flush=True)\n"
+            "    time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", hold, str(tiny_study)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        for want in measured:
+            got = load_minimum(tiny_study, want.run, config=TINY)
+            assert got.recomputed == () and (got.objective, got.seed) == (want.objective,
+                                                                          want.seed)
+            assert got.scalars() == pytest.approx(want.scalars(), nan_ok=True)
+            np.testing.assert_array_equal(got.local_energy.samples,
+                                          want.local_energy.samples)
+            np.testing.assert_array_equal(got.spectrum.density.nodes,
+                                          want.spectrum.density.nodes)
+            assert got.spectrum.num_params == want.spectrum.num_params
+            assert got.spectrum.num_samples == want.spectrum.num_samples == TINY.num_samples
+            assert got.gap == want.gap
+    finally:
+        proc.kill()
+        proc.wait()
+    # other settings, another run's weights, an unmeasured run: refused, naming what differs
+    with pytest.raises(StoreError, match=r"sharpness \(rho\).*local_entropy \(num_chains\)"):
+        load_minimum(tiny_study, "ce-0", config=dataclasses.replace(
+            TINY, rho=1.0, entropy_chains=TINY.entropy_chains + 1))
+    with pytest.raises(StoreError, match="hessian top \\(k\\)"):
+        load_minimum(tiny_study, "ce-0", config=dataclasses.replace(TINY, topk=3))
+    path = tmp_path / "s.h5"
+    shutil.copy(tiny_study, path)
+    with Study(path, "a") as study:
+        del study.run("ce-1")["measurements"]["hessian"]
+        study.run("ce-1")["measurements"]["local_entropy"].attrs["partial"] = True
+    with pytest.raises(StoreError, match=r"\['local_entropy', 'hessian'\] missing"):
+        load_minimum(path, "ce-1", config=TINY)
+    with Study(path, "a") as study:
+        study.run("mse-0").attrs["param_hash"] = "0" * 16  # as if retrained to other weights
+    with pytest.raises(StoreError, match="param_hash"):
+        load_minimum(path, "mse-0", config=TINY)
 
 
 def test_the_result_holds_every_measure(measured: list) -> None:
