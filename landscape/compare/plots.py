@@ -530,7 +530,8 @@ def plot_granulated(results: Sequence[GranulatedKendall], *, out: PathLike = Non
     ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left",
               bbox_to_anchor=(1.02, 1.0))
     ax.grid(alpha=0.3, axis="x")
-    ax.set_title("granulated rank correlation with the gap (Jiang et al. 2020)")
+    runs = max((r.n for r in results), default=0)
+    ax.set_title(f"granulated rank correlation with the gap (Jiang et al. 2020), {runs} runs")
     fig.tight_layout()
     return _finish(fig, out)
 
