@@ -23,10 +23,25 @@ def _last(values: np.ndarray) -> float:
     return float(finite[-1]) if finite.size else float("nan")
 
 
+def _state(item: h5py.Group | h5py.Dataset) -> str:
+    """How far a stored measurement is: interrupted, items written of a resumable array, or the
+    results it holds."""
+    if not isinstance(item, h5py.Group):
+        return ""
+    if item.attrs.get("partial", False):
+        return " (interrupted; the same call resumes it)"
+    masks = [np.asarray(item[k][()], dtype=bool) for k in item if k.endswith(".computed")]
+    if masks:
+        done, total = min(int(m.sum()) for m in masks), masks[0].size
+        return f" ({done}/{total} written{'' if done == total else '; resumable'})"
+    parts = sorted(k for k in item if isinstance(item[k], h5py.Group))
+    return f": {', '.join(parts)}" if parts else ""
+
+
 def _measurements(group: h5py.Group) -> None:
     if S.MEASUREMENTS in group:
-        for m in group[S.MEASUREMENTS]:
-            print(f"    measurement {m}")
+        for m, item in group[S.MEASUREMENTS].items():
+            print(f"    measurement {m}{_state(item)}")
 
 
 def main(args: argparse.Namespace) -> int:

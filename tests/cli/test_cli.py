@@ -40,6 +40,25 @@ def test_train_then_info_then_resume_skips(tmp_path: Path, capsys) -> None:
     assert "already finished" in capsys.readouterr().out
 
 
+def test_info_shows_how_far_each_measurement_is(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.h5"
+    assert main(["train", "--dataset", "gaussian-mixture", "--epochs", "1", "--width", "4",
+                 "--out", str(out), "--run", "gm", "--quiet"]) == 0
+    assert main(["flatness", str(out), "--run", "gm", "--sigmas", "0,0.1,0.2", "--draws", "2",
+                 "--quiet", "--plot", str(tmp_path / "le.png")]) == 0
+    with Study(out, "a") as study:
+        meas = study.run("gm")["measurements"]
+        meas["local_energy-multiplicative"]["loss.computed"][2] = False  # as if killed
+        meas.create_group("local_entropy").attrs["partial"] = True
+        meas.create_group("hessian").create_group("top")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "measurement local_energy-multiplicative (2/3 written; resumable)" in text
+    assert "measurement local_entropy (interrupted; the same call resumes it)" in text
+    assert "measurement hessian: top" in text
+
+
 def test_objectives_lists_names_and_parameters(capsys) -> None:
     assert main(["objectives"]) == 0
     text = capsys.readouterr().out
