@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from landscape import __version__
 from landscape.cli import (
     compact,
+    correlate,
     demo,
     flatness,
     hessian,
     info,
+    measure,
     objectives,
     shallow,
     surface,
@@ -25,7 +27,8 @@ from landscape.cli import (
 )
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, compact, demo, objectives, hessian, flatness, surface, shallow)
+SUBCOMMANDS = (train, info, compact, demo, objectives, measure, correlate, hessian, flatness,
+               surface, shallow)
 
 
 def make_parser() -> argparse.ArgumentParser:
