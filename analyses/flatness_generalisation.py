@@ -37,7 +37,9 @@ the error gap over all runs, MLPs only, LeNets only), ``flatness_generalisation_
 the objective, the batch size, the learning rate or the model varies, so that differences between
 objectives cannot make a correlation on their own), ``flatness_generalisation_scatter``
 (every measure against the error gap), ``flatness_generalisation_local_energy`` (δ training
-error against σ, coloured by the gap); the tables go to ``flatness_generalisation.md``.
+error against σ, coloured by the gap), ``flatness_generalisation_spectra`` (Hessian spectral
+densities and top eigenvalues per model and objective, coloured by the gap); the tables go to
+``flatness_generalisation.md``.
 
     python analyses/flatness_generalisation.py [--quick] [--models mlp,lenet] [--seeds 3]
         [--out results/flatness_generalisation.h5] [--figures figures]
@@ -245,6 +247,50 @@ def plot_local_energy_by_gap(results: Sequence[MinimumMeasures], specs: Sequence
     return fig
 
 
+def plot_spectra_by_gap(results: Sequence[MinimumMeasures], specs: Sequence[RunSpec], *,
+                       floor: float = 1e-7) -> plt.Figure:
+    """Hessian spectral densities (SLQ, log scale), one panel per model (rows) and objective
+    (columns, each in its own loss units), every curve and its top eigenvalues (▲) coloured by
+    the run's error gap."""
+    models = list(dict.fromkeys(s.model for s in specs))
+    objectives = list(dict.fromkeys(s.objective for s in specs))
+    gaps = np.array([r.gap.error_gap for r in results])
+    norm = plt.Normalize(float(np.nanmin(gaps)), float(np.nanmax(gaps)))
+    cmap = plt.get_cmap("viridis")
+    fig, axes = plt.subplots(len(models), len(objectives), squeeze=False, sharey="row",
+                             figsize=(3.3 * len(objectives) + 1.4, 3.2 * len(models) + 0.6),
+                             layout="constrained")
+    for i, model in enumerate(models):
+        for j, objective in enumerate(objectives):
+            ax = axes[i, j]
+            for r, s in zip(results, specs):
+                if s.model != model or s.objective != objective:
+                    continue
+                c = cmap(norm(r.gap.error_gap))
+                if r.spectrum.density is not None:
+                    d = r.spectrum.density.density(preset="papyan")
+                    ax.plot(d.grid, d.density + floor, color=c, lw=0.9)
+                if r.spectrum.top is not None:
+                    eig = r.spectrum.top.eigenvalues
+                    ax.plot(eig, np.full(eig.shape, 0.04), ls="none", marker="^", ms=4,
+                            color=c, transform=ax.get_xaxis_transform())
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_title(f"{MODEL_LABELS[model]}, {P.objective_label(objective)}", fontsize=9,
+                         color=P.objective_color(objective))
+            if i == len(models) - 1:
+                ax.set_xlabel("Hessian eigenvalue λ (objective units)")
+        axes[i, 0].set_ylabel(f"spectral density (+{floor:g}, log)")
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=list(axes.ravel()), label="error gap (test − training error)",
+                 pad=0.01, shrink=0.8)
+    c = results[0].config
+    fig.suptitle(f"Hessian spectral density (SLQ, {c.density_probes} probes × "
+                 f"{c.density_steps} Lanczos steps) and the top {c.topk} eigenvalues (▲), "
+                 "coloured by the error gap")
+    return fig
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
@@ -298,6 +344,7 @@ def main() -> None:
                                       axis_labels=AXIS_LABELS), folder, f"{STEM}_granulated"),
         save_figure(plot_scatter(results, specs, correlations), folder, f"{STEM}_scatter"),
         save_figure(plot_local_energy_by_gap(results, specs), folder, f"{STEM}_local_energy"),
+        save_figure(plot_spectra_by_gap(results, specs), folder, f"{STEM}_spectra"),
     ]
     run_table = measures_table(results)
     corr_table = correlation_table(correlations)

@@ -22,7 +22,8 @@ SCRIPTS = {
                                    "flatness_generalisation_correlations_by_model",
                                    "flatness_generalisation_granulated",
                                    "flatness_generalisation_scatter",
-                                   "flatness_generalisation_local_energy"],
+                                   "flatness_generalisation_local_energy",
+                                   "flatness_generalisation_spectra"],
     "objectives_minima.py": [f"objectives_minima_{m}" for m in (
         "local_energy", "width", "sharpness", "local_entropy", "lambda_max", "trace", "gap")],
     "spectra_objectives.py": ["spectra_objectives_mlp", "spectra_objectives_mlp_overlay"],
