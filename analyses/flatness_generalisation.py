@@ -286,8 +286,8 @@ def plot_spectra_by_gap(results: Sequence[MinimumMeasures], specs: Sequence[RunS
                  pad=0.01, shrink=0.8)
     c = results[0].config
     fig.suptitle(f"Hessian spectral density (SLQ, {c.density_probes} probes × "
-                 f"{c.density_steps} Lanczos steps) and the top {c.topk} eigenvalues (▲), "
-                 "coloured by the error gap")
+                 f"{c.density_steps} Lanczos steps) and the top {c.topk} eigenvalues (▲),"
+                 + ("\n" if len(objectives) < 4 else " ") + "coloured by the error gap")
     return fig
 
 
