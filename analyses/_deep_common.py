@@ -13,6 +13,7 @@ and PDF.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import time
@@ -105,7 +106,8 @@ def add_common_args(parser: argparse.ArgumentParser, stem: str, *, workers: bool
     if workers:
         parser.add_argument("--workers", type=int, default=1,
                             help="processes that measure runs side by side (default 1; each "
-                                 "takes one core, in a shard file of its own)")
+                                 "takes one core and measures one run at a time in a shard "
+                                 "file of its own)")
 
 
 def study_path(args: argparse.Namespace, stem: str) -> str:
@@ -199,17 +201,14 @@ def has_run(path: str, run: str) -> bool:
         return "runs" in f and run in f["runs"]
 
 
-def _measure_shard(shard: str, runs: list[str], config: MeasureConfig) -> dict[str, tuple]:
-    """Worker of :func:`measure_runs`: measure ``runs`` in the shard file (a fresh process)."""
+def _measure_shard(shard: str, run: str, config: MeasureConfig) -> tuple:
+    """Worker of :func:`measure_runs`: measure ``run`` in its shard file (a fresh process)."""
     set_threads(1)
-    done = {}
-    for run in runs:
-        t0 = time.perf_counter()
-        result = measure_minimum(shard, run, config=config)
-        done[run] = result.recomputed
-        print(f"  {run:48s} measured {', '.join(result.recomputed) or 'nothing new'}  "
-              f"[{time.perf_counter() - t0:.1f} s, {Path(shard).name}]", flush=True)
-    return done
+    t0 = time.perf_counter()
+    result = measure_minimum(shard, run, config=config)
+    print(f"  {run:48s} measured {', '.join(result.recomputed) or 'nothing new'}  "
+          f"[{time.perf_counter() - t0:.1f} s, in a worker]", flush=True)
+    return result.recomputed
 
 
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
@@ -217,10 +216,10 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
     """:func:`measure_minimum` of every run, one printed line per run (stored measurements are
     read back).
 
-    With ``workers > 1`` the runs still to measure are split among that many processes, each
-    measuring its share in a shard file of its own (``<study>.shard<i>of<n>.h5``, one writer
-    per file), and the measurements are copied back into the study at the end. An interrupted
-    shard is kept and resumed by the next call with the same ``workers``.
+    With ``workers > 1`` the runs still to measure are measured by that many processes, each
+    run in a shard file of its own (``<study>.shards/<run>.h5``, one writer per file), and each
+    run's measurements are copied back into the study as soon as it is done. An interrupted
+    call leaves its unfinished shards, which the next call resumes (with any ``workers``).
     """
     from tqdm.auto import tqdm
 
@@ -251,59 +250,92 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
     return results, time.perf_counter() - start
 
 
-def _runs_in(shard: str) -> list[str]:
-    """The runs of a shard left by an interrupted call (a shard that cannot be read, e.g. cut
-    off in the middle of a write, is dropped: its runs are measured again from the study)."""
+def _readable(shard: Path) -> bool:
+    """Whether a shard left by an interrupted call can be read; one that cannot (cut off in the
+    middle of a write) is deleted, and its run is measured again from the study."""
     from landscape.errors import StoreError
 
-    if not Path(shard).is_file():
-        return []
+    if not shard.is_file():
+        return False
     try:
         with Study(shard) as study:
-            return study.runs()
+            study.runs()
+        return True
     except StoreError as err:
         print(f"dropping the unreadable shard {shard} ({err})", flush=True)
-        Path(shard).unlink()
-        return []
+        shard.unlink()
+        return False
+
+
+def _adopt_worker_shards(path: str) -> None:
+    """Bring back what the per-worker shards of earlier versions (``<study>.shard<i>of<n>.h5``)
+    measured, partial stages included, and delete them: their runs then resume like any other."""
+    from landscape.store.transfer import copy_measurements
+
+    for shard in sorted(Path(path).parent.glob(f"{Path(path).name}.shard*of*.h5")):
+        if _readable(shard):
+            with Study(shard) as study:
+                runs = study.runs()
+            for run in runs:
+                copy_measurements(shard, path, run)
+            print(f"brought back the measurements of {len(runs)} runs from {shard.name}",
+                  flush=True)
+            shard.unlink()
+        Path(f"{shard}.writer").unlink(missing_ok=True)
 
 
 def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,
                        workers: int) -> dict[str, tuple]:
-    """The parallel part of :func:`measure_runs`: returns the stages computed per run."""
+    """The parallel part of :func:`measure_runs`: returns the stages computed per run.
+
+    Every run still to measure is copied into a shard file of its own under ``<study>.shards/``
+    (one writer per file) and measured there by the next free worker; as soon as a worker is
+    done with it, its measurements are copied back into the study and the shard is deleted. An
+    interrupted call loses at most the stages in flight: the next call resumes the shards left
+    behind (any number of workers), and an unreadable one costs only its own run.
+    """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from landscape.store.transfer import copy_measurements, copy_runs
     from landscape.store.writer import single_writer
 
-    shards = [f"{path}.shard{i}of{workers}.h5" for i in range(workers)]
+    folder = Path(f"{path}.shards")
     with single_writer(path):
-        kept = {s: _runs_in(s) for s in shards}
+        _adopt_worker_shards(path)
         pending = [s.name for s in specs if not has_long_stages(path, s.name)]
-        resumed = [r for runs in kept.values() for r in runs]
-        fresh = [r for r in pending if r not in resumed]
-        parts = {s: list(kept[s]) for s in shards}
-        for run in fresh:  # fill the shards up evenly; a kept shard keeps its runs
-            parts[min(parts, key=lambda s: len(parts[s]))].append(run)
-        parts = {s: runs for s, runs in parts.items() if runs}
-        if not parts:
+        if not pending:
             return {}
-        print(f"measuring {sum(map(len, parts.values()))} runs in {len(parts)} processes "
-              f"(shards {', '.join(Path(s).name for s in parts)})", flush=True)
-        for shard, runs in parts.items():
-            copy_runs(path, shard, runs)
+        folder.mkdir(exist_ok=True)
+        shards = {run: folder / f"{run}.h5" for run in pending}
+        resumed = [run for run, shard in shards.items() if _readable(shard)]
+        for run, shard in shards.items():
+            copy_runs(path, shard, [run])  # keeps a resumed shard's own progress
+        print(f"measuring {len(pending)} runs in {min(workers, len(pending))} processes, one "
+              f"shard file each under {folder.name}/ ({len(resumed)} resumed)", flush=True)
         computed: dict[str, tuple] = {}
-        with ProcessPoolExecutor(len(parts),
+        failed: dict[str, BaseException] = {}
+        with ProcessPoolExecutor(min(workers, len(pending)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {shard: pool.submit(_measure_shard, shard, runs, config)
-                       for shard, runs in parts.items()}
-            for future in futures.values():
-                computed.update(future.result())
-        for shard, runs in parts.items():
-            for run in runs:
-                copy_measurements(shard, path, run)
-            Path(shard).unlink()
-            Path(f"{shard}.writer").unlink(missing_ok=True)
+            futures = {pool.submit(_measure_shard, str(shard), run, config): run
+                       for run, shard in shards.items()}
+            for future in as_completed(futures):
+                run = futures[future]
+                try:
+                    computed[run] = future.result()
+                except Exception as err:  # keep merging the others; report at the end
+                    failed[run] = err
+                    continue
+                copy_measurements(shards[run], path, run)
+                shards[run].unlink()
+                Path(f"{shards[run]}.writer").unlink(missing_ok=True)
+        if failed:
+            names = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
+            raise RuntimeError(f"measuring failed for {names}; their shards are kept under "
+                               f"{folder}/ and the next call resumes them") \
+                from next(iter(failed.values()))
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     return computed
 
 

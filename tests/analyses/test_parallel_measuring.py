@@ -36,10 +36,48 @@ def test_two_workers_give_the_serial_measurements(tmp_path: Path, monkeypatch) -
     two, _ = D.measure_runs(str(parallel), specs, config, quiet=True, workers=2)
     assert [r.run for r in two] == [s.name for s in specs]
     assert all(r.recomputed for r in two)  # measured by the workers, reported as such
-    assert not list(tmp_path.glob("parallel.h5.shard*.h5"))  # shards merged and removed
+    assert not (tmp_path / "parallel.h5.shards").exists()  # shards merged and removed
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a.local_energy.samples, b.local_energy.samples)
         np.testing.assert_array_equal(a.local_entropy.phi_excess, b.local_entropy.phi_excess)
         np.testing.assert_array_equal(a.spectrum.top.eigenvalues, b.spectrum.top.eigenvalues)
     again, _ = D.measure_runs(str(parallel), specs, config, quiet=True, workers=2)
     assert not any(r.recomputed for r in again)  # everything is in the study now
+
+
+def test_interrupted_shards_resume_and_old_worker_shards_are_adopted(
+        tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "analyses"))
+    import _deep_common as D
+
+    from landscape.compare import load_minimum, measure_minimum
+    from landscape.store.transfer import copy_runs
+
+    train_data, test_data = load_splits("digits", seed=0)
+    specs = [D.RunSpec("mlp", "ce", seed, 64, 0.05) for seed in (0, 1, 2, 3)]
+    path = tmp_path / "s.h5"
+    for spec in specs:
+        train(build("mlp", train_data.input_shape, 10, seed=spec.seed, depth=1, width=16),
+              get("ce"), train_data, test_data, TrainConfig(epochs=2, batch_size=64),
+              study=path, run=spec.name, progress=False)
+    config = MeasureConfig.quick()
+    a, b, c, d = (s.name for s in specs)
+    # an old per-worker shard holding one measured run and one untouched run
+    old = tmp_path / "s.h5.shard0of2.h5"
+    copy_runs(path, old, [a, b])
+    done_a = measure_minimum(old, a, config=config)
+    # a per-run shard left by an interrupted call, and an unreadable one
+    shards = tmp_path / "s.h5.shards"
+    shards.mkdir()
+    copy_runs(path, shards / f"{c}.h5", [c])
+    done_c = measure_minimum(shards / f"{c}.h5", c, config=config)
+    (shards / f"{d}.h5").write_bytes(b"cut off in the middle of a write")
+    out, _ = D.measure_runs(str(path), specs, config, quiet=True, workers=2)
+    recomputed = {r.run: r.recomputed for r in out}
+    assert recomputed[a] == () and recomputed[c] == ()  # adopted / resumed, not recomputed
+    assert recomputed[b] and recomputed[d]
+    assert not old.exists() and not shards.exists()
+    np.testing.assert_array_equal(load_minimum(path, a, config=config).local_energy.samples,
+                                  done_a.local_energy.samples)
+    np.testing.assert_array_equal(load_minimum(path, c, config=config).spectrum.top.eigenvalues,
+                                  done_c.spectrum.top.eigenvalues)
