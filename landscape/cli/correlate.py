@@ -58,8 +58,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"left out {len(missing)} run(s) not (fully) measured with these settings:")
         print("\n".join(missing))
     if len(results) < 3:
-        raise ConfigError(f"{len(results)} measured run(s) in {args.file}; a rank correlation "
-                          "needs at least 3 (landscape measure FILE measures them)")
+        raise ConfigError(f"{len(results)} run(s) of {args.file} measured with these settings "
+                          f"({len(missing)} left out); a rank correlation needs at least 3: "
+                          "`landscape measure FILE` with the same --quick/--samples measures "
+                          "them")
     used = [r.run for r in results]
     factors, seeds = run_factors(args.file, used)
     axes = merge_confounded(factors)

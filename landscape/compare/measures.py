@@ -456,6 +456,9 @@ def load_minimum(study_path: str | os.PathLike[str], run: str, *,
     with Study(study_path, "r") as study:
         attrs = read_attrs(study.run(run))
     weights = attrs.get("param_hash", "")
+    size = int(attrs.get("num_samples", 0))  # the data a measurement uses (prepare's rule)
+    if cfg.num_samples is not None and cfg.num_samples < size:
+        size = cfg.num_samples
     missing = [stage for stage, ok in (
         ("local_energy", _local_energy_complete(study_path, run)),
         ("width", _has_measurement(study_path, run, FLATNESS)),
@@ -477,7 +480,8 @@ def load_minimum(study_path: str | os.PathLike[str], run: str, *,
         le_attrs = read_attrs(stored_measurement(study, run, LOCAL_ENERGY))
         check("local_energy", {**le_attrs, "sigmas": le.sigmas.tolist()},
               {"sigmas": [float(x) for x in cfg.sigmas], "num_samples": cfg.num_draws,
-               "noise": "multiplicative", "seed": cfg.seed, "param_hash": weights})
+               "noise": "multiplicative", "seed": cfg.seed, "param_hash": weights,
+               "num_data": size})
         flat = stored_measurement(study, run, FLATNESS)
         stored: dict[str, Any] = {}
         for key, settings in zip(("width", "sharpness"), _flatness_settings(cfg)):
@@ -505,7 +509,8 @@ def load_minimum(study_path: str | os.PathLike[str], run: str, *,
                                  "yet; measure_minimum computes it")
             settings = json.loads(hess[key].attrs.get("settings", "{}"))
             check(f"hessian {key}", settings, {**wanted, "curvature": "hessian",
-                                               "seed": cfg.seed, "params": None})
+                                               "seed": cfg.seed, "params": None,
+                                               "num_samples": size})
             parts[key] = load_result(hess[key])
             num_params = int(hess[key].attrs.get("num_params", 0))
             num_samples = int(settings.get("num_samples", 0))

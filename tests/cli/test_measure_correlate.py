@@ -20,7 +20,7 @@ def test_measure_then_correlate(tmp_path: Path, capsys) -> None:
     cfg = ["--quick", "--samples", "100"]
     # too few measured runs: a one-line error, not a traceback
     assert main(["correlate", str(path), *cfg, "--figures", str(tmp_path)]) == 2
-    assert "0 measured run(s)" in capsys.readouterr().err
+    assert "0 run(s) of" in capsys.readouterr().err
     assert main(["measure", str(path), "--runs", *measured, *cfg, "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.count("computed local_energy, width, sharpness, local_entropy, hessian") == 6

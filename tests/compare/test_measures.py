@@ -132,6 +132,10 @@ def test_load_minimum_reads_what_was_measured_without_the_writer(
             TINY, rho=1.0, entropy_chains=TINY.entropy_chains + 1))
     with pytest.raises(StoreError, match="hessian top \\(k\\)"):
         load_minimum(tiny_study, "ce-0", config=dataclasses.replace(TINY, topk=3))
+    with pytest.raises(StoreError, match=r"local_energy \(num_data\).*hessian top "
+                                         r"\(num_samples\)"):  # measured on other data
+        load_minimum(tiny_study, "ce-0", config=dataclasses.replace(TINY, num_samples=300))
+    assert load_minimum(tiny_study, "ce-0", config=dataclasses.replace(TINY, num_samples=200))
     path = tmp_path / "s.h5"
     shutil.copy(tiny_study, path)
     with Study(path, "a") as study:
