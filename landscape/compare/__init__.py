@@ -1,7 +1,7 @@
 """Comparing minima: every measurement of a stored run, rank correlations with the gap, figures.
 
-The library behind ``landscape demo`` and the analyses that compare the minima reached under
-different objectives (issue 8's analyses 3–5):
+The library behind ``landscape demo``, ``landscape measure`` / ``landscape correlate`` and the
+analyses that compare the minima reached under different objectives (analyses 3–5):
 
 Measuring:
     :func:`measure_minimum` (:mod:`~landscape.compare.measures`) → :class:`MinimumMeasures`:
@@ -14,7 +14,9 @@ Correlating:
     :func:`kendall_tau` and :func:`rank_correlations` (:mod:`~landscape.compare.correlation`):
     Kendall τ-b of a measure with the gap across runs, with a seeded bootstrap interval;
     :func:`granulated_kendall` (:mod:`~landscape.compare.granulated`): Jiang et al.'s Ψ, the
-    mean τ within the groups of runs where a single hyper-parameter varies.
+    mean τ within the groups of runs where a single hyper-parameter varies;
+    :func:`~landscape.compare.factors.run_factors`: those hyper-parameters, read from the runs'
+    provenance (``landscape correlate`` puts the three together).
 Reporting:
     :func:`measures_table`, :func:`correlation_table`, :func:`granulated_table`
     (:mod:`~landscape.compare.table`);
