@@ -33,6 +33,7 @@ from landscape.compare import (
     measure_minimum,
 )
 from landscape.data import LabelledDataset, load_splits, long_tail, subset, symmetric_noise
+from landscape.errors import StudyLockedError
 from landscape.models import build
 from landscape.objectives import Objective, get
 from landscape.plot._style import plt
@@ -284,6 +285,21 @@ def _adopt_worker_shards(path: str) -> None:
         Path(f"{shard}.writer").unlink(missing_ok=True)
 
 
+def _merge(shard: Path, path: str, run: str) -> bool:
+    """Copy ``run``'s measurements from its shard into the study and delete the shard; False
+    (shard kept, for the next call) when another process keeps the study locked."""
+    from landscape.store.transfer import copy_measurements
+
+    try:
+        copy_measurements(shard, path, run)
+    except StudyLockedError as err:
+        print(f"  {run}: could not copy its measurements back yet ({err})", flush=True)
+        return False
+    shard.unlink()
+    Path(f"{shard}.writer").unlink(missing_ok=True)
+    return True
+
+
 def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,
                        workers: int) -> dict[str, tuple]:
     """The parallel part of :func:`measure_runs`: returns the stages computed per run.
@@ -297,7 +313,7 @@ def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfi
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from landscape.store.transfer import copy_measurements, copy_runs
+    from landscape.store.transfer import copy_runs
     from landscape.store.writer import single_writer
 
     folder = Path(f"{path}.shards")
@@ -315,6 +331,7 @@ def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfi
               f"shard file each under {folder.name}/ ({len(resumed)} resumed)", flush=True)
         computed: dict[str, tuple] = {}
         failed: dict[str, BaseException] = {}
+        unmerged: list[str] = []
         with ProcessPoolExecutor(min(workers, len(pending)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_measure_shard, str(shard), run, config): run
@@ -326,9 +343,11 @@ def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfi
                 except Exception as err:  # keep merging the others; report at the end
                     failed[run] = err
                     continue
-                copy_measurements(shards[run], path, run)
-                shards[run].unlink()
-                Path(f"{shards[run]}.writer").unlink(missing_ok=True)
+                if not _merge(shards[run], path, run):
+                    unmerged.append(run)
+        for run in unmerged:  # a reader held the study too long: once more, then keep the shard
+            if not _merge(shards[run], path, run):
+                failed[run] = StudyLockedError(f"{path} stayed locked by a reader")
         if failed:
             names = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
             raise RuntimeError(f"measuring failed for {names}; their shards are kept under "

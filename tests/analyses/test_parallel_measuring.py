@@ -33,7 +33,22 @@ def test_two_workers_give_the_serial_measurements(tmp_path: Path, monkeypatch) -
     shutil.copy(serial, parallel)
     config = MeasureConfig.quick()
     one, _ = D.measure_runs(str(serial), specs, config, quiet=True)
+    # a reader keeps the study locked when the first run comes back: its merge waits, the
+    # others go on, and it is merged at the end
+    import landscape.store.transfer as T
+    from landscape.errors import StudyLockedError
+
+    copy, refused = T.copy_measurements, []
+
+    def locked_once(src: str, dst: str, run: str) -> list[str]:
+        if not refused:
+            refused.append(run)
+            raise StudyLockedError(f"{dst} is open in another process")
+        return copy(src, dst, run)
+
+    monkeypatch.setattr(T, "copy_measurements", locked_once)
     two, _ = D.measure_runs(str(parallel), specs, config, quiet=True, workers=2)
+    assert len(refused) == 1
     assert [r.run for r in two] == [s.name for s in specs]
     assert all(r.recomputed for r in two)  # measured by the workers, reported as such
     assert not (tmp_path / "parallel.h5.shards").exists()  # shards merged and removed
