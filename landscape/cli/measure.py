@@ -60,8 +60,9 @@ def study_runs(args: argparse.Namespace) -> list[str]:
             for run in args.runs:
                 study.run(run)  # a clear error for a missing run
             return list(args.runs)
-        runs = [r for r in study.runs() if study.run_attrs(r).get("status") == "finished"
-                and isinstance(study.run_attrs(r).get("config"), dict)]
+        attrs = {r: study.run_attrs(r) for r in study.runs()}
+    runs = [r for r, a in attrs.items()
+            if a.get("status") == "finished" and isinstance(a.get("config"), dict)]
     if not runs:
         raise ConfigError(f"{args.file} has no finished training runs")
     return runs

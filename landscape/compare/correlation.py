@@ -95,6 +95,26 @@ def bootstrap_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarr
     return out
 
 
+def check_bootstrap(num_bootstrap: int, confidence: float) -> None:
+    """Raise :class:`ConfigError` unless ``num_bootstrap`` is a positive integer and
+    ``confidence`` lies in (0, 1)."""
+    if isinstance(num_bootstrap, bool) or int(num_bootstrap) != num_bootstrap \
+            or num_bootstrap < 1:
+        raise ConfigError(f"num_bootstrap must be a positive integer, got {num_bootstrap!r}")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central ``confidence`` percentile interval of the finite ``samples`` (NaNs when
+    there are none)."""
+    good = samples[np.isfinite(samples)]
+    if not good.size:
+        return math.nan, math.nan
+    alpha = (1.0 - confidence) / 2
+    return float(np.quantile(good, alpha)), float(np.quantile(good, 1 - alpha))
+
+
 def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, *,
                 num_bootstrap: int = 2000, confidence: float = 0.95, seed: int = 0,
                 measure: str = "x", gap: str = "y") -> RankCorrelation:
@@ -118,11 +138,7 @@ def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
     xa, ya = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if xa.size != ya.size:
         raise ConfigError(f"x and y must have the same length, got {xa.size} and {ya.size}")
-    if isinstance(num_bootstrap, bool) or int(num_bootstrap) != num_bootstrap \
-            or num_bootstrap < 1:
-        raise ConfigError(f"num_bootstrap must be a positive integer, got {num_bootstrap!r}")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
+    check_bootstrap(num_bootstrap, confidence)
     ok = np.isfinite(xa) & np.isfinite(ya)
     xa, ya = xa[ok], ya[ok]
     n = int(xa.size)
@@ -133,9 +149,7 @@ def kendall_tau(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray
     res = stats.kendalltau(xa, ya)
     boot = bootstrap_tau(xa, ya, num_bootstrap=int(num_bootstrap), seed=seed)
     good = boot[np.isfinite(boot)]
-    alpha = (1.0 - confidence) / 2
-    lo, hi = (float(np.quantile(good, alpha)), float(np.quantile(good, 1 - alpha))) \
-        if good.size else (nan, nan)
+    lo, hi = percentile_interval(boot, confidence)
     return RankCorrelation(measure=measure, gap=gap, tau=float(res.statistic),
                            p_value=float(res.pvalue), ci_low=lo, ci_high=hi,
                            confidence=float(confidence), n=n, num_bootstrap=int(num_bootstrap),

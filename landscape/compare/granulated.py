@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from landscape.compare.correlation import tau_b
+from landscape.compare.correlation import check_bootstrap, percentile_interval, tau_b
 from landscape.errors import ConfigError
 
 
@@ -160,11 +160,7 @@ def granulated_kendall(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.
     for name, values in keys.items():
         if len(values) != n:
             raise ConfigError(f"{name!r} has {len(values)} values for {n} runs")
-    if isinstance(num_bootstrap, bool) or int(num_bootstrap) != num_bootstrap \
-            or num_bootstrap < 1:
-        raise ConfigError(f"num_bootstrap must be a positive integer, got {num_bootstrap!r}")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"confidence must lie in (0, 1), got {confidence}")
+    check_bootstrap(num_bootstrap, confidence)
 
     varying = [a for a in axes if len(set(axes[a])) > 1]
     per_axis = {a: group_taus(xa, ya, keys, a) for a in varying}
@@ -174,23 +170,18 @@ def granulated_kendall(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.
         taus = per_axis[a][0]
         if taus.size:
             boot[:, j] = taus[rng.integers(0, taus.size, (int(num_bootstrap), taus.size))].mean(1)
-    alpha = (1.0 - confidence) / 2
-
-    def interval(samples: np.ndarray) -> tuple[float, float]:
-        good = samples[np.isfinite(samples)]
-        if not good.size:
-            return math.nan, math.nan
-        return float(np.quantile(good, alpha)), float(np.quantile(good, 1 - alpha))
 
     results = []
     for j, a in enumerate(varying):
         taus, skipped = per_axis[a]
         psi = float(taus.mean()) if taus.size else math.nan
-        results.append(AxisCorrelation(a, len(set(axes[a])), psi, *interval(boot[:, j]),
+        low, high = percentile_interval(boot[:, j], confidence)
+        results.append(AxisCorrelation(a, len(set(axes[a])), psi, low, high,
                                        num_groups=int(taus.size), num_skipped=skipped))
     defined = [j for j, r in enumerate(results) if r.num_groups]
     psi = float(np.mean([results[j].psi for j in defined])) if defined else math.nan
-    low, high = interval(boot[:, defined].mean(1)) if defined else (math.nan, math.nan)
+    low, high = (percentile_interval(boot[:, defined].mean(1), confidence) if defined
+                 else (math.nan, math.nan))
     return GranulatedKendall(measure=measure, gap=gap, psi=psi, ci_low=low, ci_high=high,
                              axes=tuple(results), confidence=float(confidence),
                              num_bootstrap=int(num_bootstrap), seed=int(seed), n=int(n))
