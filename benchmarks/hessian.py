@@ -17,7 +17,9 @@ Sections:
   e) optional larger case (``--fashion``): Fashion-MNIST 5000 samples, MLP 784→256→256→10, float32,
      streamed in batches of 500: HVP/gradient and top-1 cost.
 
-Run: ``python benchmarks/hessian.py [--rounds 7] [--fashion]``. Timings on a shared machine drift;
+Run: ``python benchmarks/hessian.py [--rounds 7] [--fashion] [--device cuda]``. On a GPU the
+same problems run on the device (timings synchronised), the peers (CPU-only here) are left out,
+and scipy's ``eigsh`` copies every vector to the host and back. Timings on a shared machine drift;
 only ratios measured within a round are reported. No thresholds are checked here.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import itertools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -52,7 +55,7 @@ def digits_problem(steps: int = 300) -> tuple[nn.Module, nn.Module, torch.Tensor
 
 def fashion_problem(n: int = 5000, steps: int = 100
                     ) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor] | None:
-    root = Path("/usr/share/datasets/fashion-mnist")
+    root = Path(os.environ.get("LANDSCAPE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
     img, lab = root / "train-images-idx3-ubyte.gz", root / "train-labels-idx1-ubyte.gz"
     if not img.exists():
         print(f"  (skipped: {img} not found; apt-get install dataset-fashion-mnist)")
@@ -84,11 +87,21 @@ def _trained_mlp(widths: tuple[int, ...], X: torch.Tensor, y: torch.Tensor, step
     return model.eval(), lf, X, y
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def median_time(f: Callable[[], object], n: int = 3) -> float:
     ts = []
     for _ in range(n):
+        _sync()
         t = time.perf_counter()
         f()
+        _sync()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
@@ -124,8 +137,8 @@ def section_hvp(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tenso
     params = list(model.parameters())
     P = sum(p.numel() for p in params)
     gen = torch.Generator().manual_seed(0)
-    v = torch.randn(P, generator=gen, dtype=X.dtype)
-    V = torch.randn(P, 10, generator=gen, dtype=X.dtype)
+    v = torch.randn(P, generator=gen, dtype=X.dtype).to(X.device)
+    V = torch.randn(P, 10, generator=gen, dtype=X.dtype).to(X.device)
     H = HessianOperator(model, lf, (X, y))
     batches = [(X[i: i + 256], y[i: i + 256]) for i in range(0, len(y), 256)]
     Hs = HessianOperator(model, lf, batches)
@@ -173,7 +186,8 @@ def section_hvp(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tenso
         return out
 
     fns["ours H@V, 10 columns (whole block)"] = block
-    fns.update(_peer_hvps(model, lf, X, y, v))
+    if X.device.type == "cpu":
+        fns.update(_peer_hvps(model, lf, X, y, v))
     print(f"\na) one HVP / one gradient (full batch N={len(y)}, P={P}, {X.dtype}; median over "
           f"{rounds} interleaved rounds [q25, q75]); the 10-column block row is the time of the "
           "whole block, divide by 10 for per column:")
@@ -297,7 +311,8 @@ def section_topk(H: HessianOperator, k: int = 10,
             n0 = H.num_matvecs
 
             def mv(x: np.ndarray) -> np.ndarray:
-                return (H @ torch.as_tensor(np.asarray(x).reshape(-1), dtype=H.dtype)).numpy()
+                x = torch.as_tensor(np.asarray(x).reshape(-1), dtype=H.dtype).to(H.device)
+                return (H @ x).cpu().numpy()
 
             op = sla.LinearOperator((P, P), matvec=mv, dtype=dt)
             v0 = np.random.default_rng(seed).standard_normal(P)
@@ -305,7 +320,7 @@ def section_topk(H: HessianOperator, k: int = 10,
             vals = sla.eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
             report(f"scipy eigsh tol={tol:g} seed {seed}", np.sort(vals)[::-1],
                    H.num_matvecs - n0, time.perf_counter() - t)
-    if peers is not None:
+    if peers is not None and H.device.type == "cpu":
         _peer_topk(*peers, k, report)
 
 
@@ -350,6 +365,8 @@ def section_pyhessian_density(model: nn.Module, lf: nn.Module, X: torch.Tensor,
                               y: torch.Tensor, ours_per_probe: float | None, probes: int = 3,
                               steps: int = 80) -> None:
     """PyHessian's ``density`` (patched: ``torch.eig`` → ``eigh``) per probe, and ours."""
+    if X.device.type != "cpu":
+        return
     try:
         import importlib
 
@@ -397,11 +414,12 @@ def section_fashion(rounds: int) -> None:
     if prob is None:
         return
     model, lf, X, y = prob
+    model, X, y = model.to(DEVICE), X.to(DEVICE), y.to(DEVICE)
     batches = [(X[i: i + 500], y[i: i + 500]) for i in range(0, len(y), 500)]
     params = list(model.parameters())
     H = HessianOperator(model, lf, batches)
-    v = torch.randn(H.num_params, generator=torch.Generator().manual_seed(0))
-    V = torch.randn(H.num_params, 10, generator=torch.Generator().manual_seed(1))
+    v = torch.randn(H.num_params, generator=torch.Generator().manual_seed(0)).to(DEVICE)
+    V = torch.randn(H.num_params, 10, generator=torch.Generator().manual_seed(1)).to(DEVICE)
 
     def gradient() -> object:
         return [torch.autograd.grad(lf(model(xb), yb), params) for xb, yb in batches]
@@ -420,10 +438,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fashion", action="store_true", help="also run the larger streamed case")
     ap.add_argument("--only", default="abcd", help="sections to run, e.g. 'ab'")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {DEVICE}"
+          + (f" ({torch.cuda.get_device_name(DEVICE)})" if DEVICE.type == "cuda" else ""))
     model, lf, X, y = digits_problem()
+    model, X, y = model.to(DEVICE), X.to(DEVICE), y.to(DEVICE)
     if "a" in args.only:
         section_hvp(model, lf, X, y, args.rounds)
     H = HessianOperator(model, lf, (X, y))

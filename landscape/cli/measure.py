@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute results stored with other settings")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--device", default=None,
+                   help="where to measure, e.g. cuda (default: the CPU)")
     p.set_defaults(func=main)
 
 
@@ -82,7 +84,7 @@ def main(args: argparse.Namespace) -> int:
                 bar.update(1)
 
             r = measure_minimum(args.file, run, config=cfg, overwrite=args.overwrite,
-                                on_stage=advance)
+                                on_stage=advance, device=args.device)
             s = r.scalars()
             what = f"computed {', '.join(r.recomputed)}" if r.recomputed else "stored"
             tqdm.write(f"{run}: {what}; error gap {s['error_gap']:.4f}, δerror(σ*) "

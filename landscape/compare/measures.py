@@ -319,7 +319,8 @@ def _last_finite_epoch(values: np.ndarray, run: str) -> int:
 def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                     config: MeasureConfig | None = None, overwrite: bool = False,
                     progress: bool = False,
-                    on_stage: Callable[[str], None] | None = None) -> MinimumMeasures:
+                    on_stage: Callable[[str], None] | None = None,
+                    device: str | None = None) -> MinimumMeasures:
     """Measure the minimum reached by ``run`` of a study file, storing every result in it.
 
     Args:
@@ -330,6 +331,12 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
         progress: show the inner progress bars of the long stages (local energy and entropy).
         on_stage: called with each stage's name (:data:`STAGES`) when it is done, e.g. to
             advance an outer progress bar.
+        device: where the model and data are put for the measurement (default: the CPU),
+            e.g. ``"cuda"``. The noise of the local energy and width is drawn on the CPU from
+            per-draw streams, so a GPU measurement uses the draws of a CPU one and agrees with
+            it to rounding, as do the Hessian measures (probes drawn on the CPU); the SGLD chains of
+            the local entropy draw from the device's generators, so on a GPU they are another
+            sample of the same estimator.
 
     Returns:
         :class:`MinimumMeasures`; ``recomputed`` lists the stages this call computed (empty
@@ -351,7 +358,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
         if on_stage is not None:
             on_stage(stage)
 
-    setup = prepare(study_path, run, num_samples=cfg.num_samples, seed=cfg.seed)
+    setup = prepare(study_path, run, num_samples=cfg.num_samples, seed=cfg.seed, device=device)
     model, loss_fn = setup.model, setup.loss_fn
     data = batches(setup.data, model, None)
 
@@ -385,7 +392,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
             with Study(study_path, "a") as study:
                 group = measurement_group(study, run, FLATNESS, setup)
                 save_result(group, key, stored[stage],
-                            attrs={"settings": json.dumps(settings), "kind": stage})
+                            attrs={"settings": json.dumps(settings), "kind": stage,
+                                   "device": setup.describe()["device"]})
             finished(stage, True)
         else:
             finished(stage, False)
@@ -401,7 +409,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     spectrum = measure_spectrum(study_path, run, name=HESSIAN, topk=cfg.topk, tol=cfg.eigen_tol,
                                 trace_matvecs=cfg.trace_matvecs, num_probes=cfg.density_probes,
                                 num_steps=cfg.density_steps, num_samples=cfg.num_samples,
-                                seed=cfg.seed, overwrite=overwrite)
+                                seed=cfg.seed, overwrite=overwrite,
+                                device=device)
     finished("hessian", bool(spectrum.recomputed))
 
     return MinimumMeasures(run=run, objective=str(setup.attrs.get("objective", "?")),

@@ -225,7 +225,9 @@ class Evaluator:
                 loss += lb.to(torch.float64) * batch.n
                 wrong += self._wrong(out, batch.y)
                 total += batch.n
-        return (loss / total).cpu(), (wrong / total).cpu()
+        # divided on the CPU: CUDA divides by a scalar as a product with its reciprocal, which
+        # can put an error rate k/n one ulp away from the CPU's correctly rounded quotient
+        return loss.cpu() / total, wrong.cpu() / total
 
     # ------------------------------------------------------------------ fused linear chains
     def _walk(self, stack: Mapping[str, torch.Tensor], k: int, batched: bool,
@@ -398,9 +400,9 @@ class Evaluator:
                         * batch.n
                     wrong += self._wrong(out.unsqueeze(0) if isinstance(out, torch.Tensor)
                                          else out, batch.y)[0]
-                losses.append(loss / self.num_data)
-                errors.append(wrong / self.num_data)
-        return torch.stack(losses).cpu(), torch.stack(errors).cpu()
+                losses.append(loss.cpu())
+                errors.append(wrong.cpu())
+        return torch.stack(losses) / self.num_data, torch.stack(errors) / self.num_data
 
     @staticmethod
     def _load(wparams: dict[str, nn.Parameter], stack: Mapping[str, torch.Tensor],

@@ -405,8 +405,9 @@ def local_energy_to_study(path: str | os.PathLike[str], run: str, name: str, mod
     if pending:
         base, base_err = job.base()
         with Study(path, "a") as study:
-            write_attrs(study.run(run)[MEASUREMENTS][name], {"base": base,
-                                                             "base_error": base_err})
+            write_attrs(study.run(run)[MEASUREMENTS][name], {
+                "base": base, "base_error": base_err,
+                "device": str(next(model.parameters()).device)})  # of the last computing call
     with tqdm(total=len(pending) * job.num_chunks, desc=f"local energy {name}",
               disable=not progress, leave=False) as bar:
         for i in pending:

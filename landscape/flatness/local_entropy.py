@@ -734,5 +734,6 @@ def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, mo
                            _checkpoint=StudyCheckpoint(path, run, name), **kwargs)
     with Study(path, "a") as study:
         save_result(study.run(run).require_group(MEASUREMENTS), name, result,
-                    attrs={"settings": settings, "kind": "local_entropy"})
+                    attrs={"settings": settings, "kind": "local_entropy",
+                           "device": str(next(model.parameters()).device)})
     return result

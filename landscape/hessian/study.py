@@ -114,7 +114,8 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
         with Study(path, "a") as study:
             group = measurement_group(study, run, name, setup)
             save_result(group, key, result, attrs={"settings": json.dumps(settings),
-                                                   "num_params": H.num_params})
+                                                   "num_params": H.num_params,
+                                                   "device": str(H.device)})
             if key == "density":
                 save_result(group, "density_smoothed", result.density(preset="ghorbani"),
                             attrs={"derived_from": "density", "preset": "ghorbani"})

@@ -76,6 +76,9 @@ def test_measure_minimum_stores_everything_and_a_rerun_computes_nothing(
         assert {"width", "sharpness"} <= set(meas["flatness"])
         assert {"top", "trace", "density"} <= set(meas["hessian"])
         assert meas["flatness"]["indices"].shape == (TINY.num_samples,)
+        for result in ("local_energy", "flatness/width", "flatness/sharpness", "local_entropy",
+                       "hessian/top", "hessian/trace", "hessian/density"):
+            assert meas[result].attrs["device"] == "cpu", result
     stamps = _created(path, "ce-0")
     assert {"flatness/width", "local_entropy", "hessian/top"} <= set(stamps)
     counts.clear()
@@ -203,3 +206,29 @@ def test_config_checks_and_presets() -> None:
         MeasureConfig(num_draws=0)
     with pytest.raises(ConfigError, match="gammas"):
         MeasureConfig(gammas=())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
+def test_measure_minimum_on_cuda_agrees_with_the_cpu(measured: list, tiny_study: Path,
+                                                     tmp_path: Path) -> None:
+    path = tmp_path / "s.h5"
+    shutil.copy(tiny_study, path)
+    cpu = measured[0]  # measured into tiny_study, so the copy holds it: overwrite recomputes
+    gpu = measure_minimum(path, "ce-0", config=TINY, device="cuda", overwrite=True)
+    assert gpu.recomputed == STAGES
+    with Study(path) as study:
+        meas = study.run("ce-0")["measurements"]
+        for result in ("local_energy", "flatness/width", "flatness/sharpness", "local_entropy",
+                       "hessian/top", "hessian/trace", "hessian/density"):
+            assert meas[result].attrs["device"].startswith("cuda"), result
+    # the same noise draws and Hessian probes (drawn on the CPU), float32 rounding apart
+    np.testing.assert_allclose(gpu.local_energy.samples, cpu.local_energy.samples, rtol=1e-4,
+                               atol=1e-6)
+    assert np.mean(np.abs(gpu.local_energy.error_samples - cpu.local_energy.error_samples)) \
+        <= 1 / TINY.num_samples
+    assert gpu.sharpness.delta_loss == pytest.approx(cpu.sharpness.delta_loss, rel=1e-3, abs=1e-6)
+    np.testing.assert_allclose(gpu.spectrum.top.eigenvalues, cpu.spectrum.top.eigenvalues,
+                               rtol=1e-3)
+    assert gpu.spectrum.trace.estimate == pytest.approx(cpu.spectrum.trace.estimate, rel=1e-3)
+    assert np.all(np.isfinite(gpu.local_entropy.phi_excess))
