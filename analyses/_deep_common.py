@@ -94,7 +94,8 @@ class RunSpec:
 
 
 def add_common_args(parser: argparse.ArgumentParser, stem: str, *, workers: bool = False) -> None:
-    """``--quick``, ``--out``, ``--figures``, ``--threads``, ``--quiet`` (and ``--workers``)."""
+    """``--quick``, ``--out``, ``--figures``, ``--threads``, ``--device``, ``--quiet`` (and
+    ``--workers``)."""
     parser.add_argument("--quick", action="store_true",
                         help="CI-sized version (1-4 minutes on 2 CPU cores)")
     parser.add_argument("--out", default=None,
@@ -103,6 +104,8 @@ def add_common_args(parser: argparse.ArgumentParser, stem: str, *, workers: bool
     parser.add_argument("--figures", default="figures", help="folder for the figures")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: fastest for these small models)")
+    parser.add_argument("--device", default="cpu",
+                        help="where to train and measure, e.g. cuda (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     if workers:
         parser.add_argument("--workers", type=int, default=1,
@@ -154,8 +157,8 @@ def objective_for(name: str, data: LabelledDataset) -> Objective:
 
 
 def train_runs(path: str, specs: Sequence[RunSpec], data_of: Callable[[RunSpec], LabelledDataset],
-               test_data: LabelledDataset, epochs: int, quick: bool, *, quiet: bool
-               ) -> tuple[list[RunSpec], float]:
+               test_data: LabelledDataset, epochs: int, quick: bool, *, quiet: bool,
+               device: str = "cpu") -> tuple[list[RunSpec], float]:
     """Train (or load) every run into ``path``, one printed line per run. Returns the runs that
     finished (a run whose loss became NaN/inf is reported and left out) and the seconds taken.
     """
@@ -170,7 +173,7 @@ def train_runs(path: str, specs: Sequence[RunSpec], data_of: Callable[[RunSpec],
         bar.set_postfix_str(spec.name)
         data = data_of(spec)
         model = build(spec.model, data.input_shape, data.num_classes, seed=spec.seed,
-                      **MODEL_KWARGS[spec.model, quick])
+                      **MODEL_KWARGS[spec.model, quick]).to(device)
         config = TrainConfig(epochs=epochs, batch_size=spec.batch_size, lr=spec.lr,
                              seed=spec.seed, checkpoint_every=max(1, epochs // 5))
         t0 = time.perf_counter()
@@ -202,18 +205,19 @@ def has_run(path: str, run: str) -> bool:
         return "runs" in f and run in f["runs"]
 
 
-def _measure_shard(shard: str, run: str, config: MeasureConfig) -> tuple:
+def _measure_shard(shard: str, run: str, config: MeasureConfig, device: str) -> tuple:
     """Worker of :func:`measure_runs`: measure ``run`` in its shard file (a fresh process)."""
     set_threads(1)
     t0 = time.perf_counter()
-    result = measure_minimum(shard, run, config=config)
+    result = measure_minimum(shard, run, config=config, device=device)
     print(f"  {run:48s} measured {', '.join(result.recomputed) or 'nothing new'}  "
           f"[{time.perf_counter() - t0:.1f} s, in a worker]", flush=True)
     return result.recomputed
 
 
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
-                 quiet: bool, workers: int = 1) -> tuple[list[MinimumMeasures], float]:
+                 quiet: bool, workers: int = 1, device: str = "cpu"
+                 ) -> tuple[list[MinimumMeasures], float]:
     """:func:`measure_minimum` of every run, one printed line per run (stored measurements are
     read back).
 
@@ -227,7 +231,7 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
     start = time.perf_counter()
     computed: dict[str, tuple] = {}
     if workers > 1:
-        computed = _measure_in_shards(path, specs, config, workers)
+        computed = _measure_in_shards(path, specs, config, workers, device)
     results = []
     with tqdm(total=len(specs) * len(STAGES), desc="measuring", unit="step",
               disable=quiet) as bar:
@@ -236,7 +240,8 @@ def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
                 bar.set_postfix_str(f"{run}: {stage}")
                 bar.update(1)
             t0 = time.perf_counter()
-            result = measure_minimum(path, spec.name, config=config, on_stage=advance)
+            result = measure_minimum(path, spec.name, config=config, on_stage=advance,
+                                     device=device)
             if spec.name in computed:
                 result = dataclasses.replace(
                     result, recomputed=tuple(dict.fromkeys(computed[spec.name]
@@ -301,7 +306,7 @@ def _merge(shard: Path, path: str, run: str) -> bool:
 
 
 def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,
-                       workers: int) -> dict[str, tuple]:
+                       workers: int, device: str = "cpu") -> dict[str, tuple]:
     """The parallel part of :func:`measure_runs`: returns the stages computed per run.
 
     Every run still to measure is copied into a shard file of its own under ``<study>.shards/``
@@ -334,7 +339,7 @@ def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfi
         unmerged: list[str] = []
         with ProcessPoolExecutor(min(workers, len(pending)),
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_measure_shard, str(shard), run, config): run
+            futures = {pool.submit(_measure_shard, str(shard), run, config, device): run
                        for run, shard in shards.items()}
             for future in as_completed(futures):
                 run = futures[future]

@@ -321,10 +321,11 @@ def main() -> None:
           f"({', '.join(size['objectives'])} × {len(size['hypers'])} (batch, lr) × "
           f"{len(seeds)} seed(s)), {size['epochs']} epochs -> {path}")
     specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
-                                size["epochs"], args.quick, quiet=args.quiet)
+                                size["epochs"], args.quick, quiet=args.quiet,
+                                device=args.device)
     config = measure_config(args.quick)
     results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                     workers=args.workers)
+                                     workers=args.workers, device=args.device)
     kept = [(r, s) for r, s in zip(results, specs) if r.gap.train_error <= args.max_train_error]
     for r in results:
         if r.gap.train_error > args.max_train_error:

@@ -182,10 +182,11 @@ def main() -> None:
     print(f"{len(specs)} runs ({len(objectives)} objectives × {len(CONDITIONS)} conditions × "
           f"{len(seeds)} seed(s)) -> {path}")
     specs, trained = train_runs(path, specs, lambda spec: data[spec.condition], test_data,
-                                size["epochs"], args.quick, quiet=args.quiet)
+                                size["epochs"], args.quick, quiet=args.quiet,
+                                device=args.device)
     config = measure_config(args.quick)
     results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                     workers=args.workers)
+                                     workers=args.workers, device=args.device)
     groups = {CONDITIONS[c]: [r for r, s in zip(results, specs) if s.condition == c]
               for c in CONDITIONS}
 

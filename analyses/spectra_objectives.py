@@ -117,14 +117,15 @@ class Spectrum:
         return float(np.nanmin(d.nodes)) if d is not None else math.nan
 
 
-def measure(path: str, specs: Sequence[RunSpec], settings: dict, *, quiet: bool
-            ) -> tuple[list[Spectrum], float]:
+def measure(path: str, specs: Sequence[RunSpec], settings: dict, *, quiet: bool,
+            device: str = "cpu") -> tuple[list[Spectrum], float]:
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     out = []
     for spec in tqdm(specs, desc="Hessian", unit="run", disable=quiet, leave=False):
-        m = measure_spectrum(path, spec.name, name="hessian_spectrum", seed=0, **settings)
+        m = measure_spectrum(path, spec.name, name="hessian_spectrum", seed=0, device=device,
+                             **settings)
         gap = generalisation_gap(path, spec.name)
         out.append(Spectrum(spec, m, gap.train_error, gap.test_error))
     print(f"measured {sum(bool(s.measurement.recomputed) for s in out)} Hessians, read "
@@ -267,11 +268,12 @@ def main() -> None:
           f"({len(size['objectives'])} objectives × {len(seeds)} seed(s)), {size['epochs']} "
           f"epochs -> {path}")
     specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
-                                size["epochs"], args.quick, quiet=args.quiet)
+                                size["epochs"], args.quick, quiet=args.quiet,
+                                device=args.device)
     print(f"Hessian of each run's training loss on {hess['num_samples']} samples: top "
           f"{hess['topk']}, trace ({hess['trace_matvecs']} products), density "
           f"({hess['num_probes']} probes × {hess['num_steps']} steps)")
-    spectra, measured = measure(path, specs, hess, quiet=args.quiet)
+    spectra, measured = measure(path, specs, hess, quiet=args.quiet, device=args.device)
     folder = Path(args.figures)
     figures, sections = [], []
     for model in models:

@@ -327,7 +327,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
         study_path: the study file (the run must be finished training).
         run: the run's name.
         config: :class:`MeasureConfig` (default settings when ``None``).
-        overwrite: recompute results stored with other settings instead of raising.
+        overwrite: recompute results stored with other settings instead of raising (results
+            stored with the same settings are read back either way).
         progress: show the inner progress bars of the long stages (local energy and entropy).
         on_stage: called with each stage's name (:data:`STAGES`) when it is done, e.g. to
             advance an outer progress bar.
@@ -363,11 +364,11 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     data = batches(setup.data, model, None)
 
     # local energy: resumable per σ inside local_energy_to_study
-    pending = not _local_energy_complete(study_path, run) or overwrite
-    le = local_energy_to_study(study_path, run, LOCAL_ENERGY, model, loss_fn, data, cfg.sigmas,
-                               cfg.num_draws, noise="multiplicative", seed=cfg.seed,
-                               overwrite=overwrite, progress=progress)
-    finished("local_energy", pending)
+    pending = not _local_energy_complete(study_path, run)
+    le, replaced = _replacing(lambda replace: local_energy_to_study(
+        study_path, run, LOCAL_ENERGY, model, loss_fn, data, cfg.sigmas, cfg.num_draws,
+        noise="multiplicative", seed=cfg.seed, overwrite=replace, progress=progress), overwrite)
+    finished("local_energy", pending or replaced)
 
     # width and sharpness: stored as results with their settings under measurements/flatness
     width_settings, sharp_settings = _flatness_settings(cfg)
@@ -384,7 +385,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
         settings = {**settings, "param_hash": setup.attrs.get("param_hash", "")}
         with Study(study_path, "a") as study:
             group = measurement_group(study, run, FLATNESS, setup)
-            if not overwrite and same_settings(group, key, settings):
+            if same_settings(group, key, settings):
                 stored[stage] = load_result(group[key])
         if stage not in stored:
             _check_clash(study_path, run, key, overwrite)
@@ -400,17 +401,18 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
 
     # local entropy: stored whole by local_entropy_to_study
     had_entropy = _has_measurement(study_path, run, LOCAL_ENTROPY, complete=True)
-    entropy = local_entropy_to_study(
-        study_path, run, LOCAL_ENTROPY, model, loss_fn, data, cfg.gammas,
-        overwrite=overwrite, progress=progress, **_entropy_options(cfg))
-    finished("local_entropy", overwrite or not had_entropy)
+    entropy, replaced = _replacing(lambda replace: local_entropy_to_study(
+        study_path, run, LOCAL_ENTROPY, model, loss_fn, data, cfg.gammas, overwrite=replace,
+        progress=progress, **_entropy_options(cfg)), overwrite)
+    finished("local_entropy", replaced or not had_entropy)
 
-    # Hessian: top-k, trace and density, each skipped by measure_spectrum when stored
+    # Hessian: top-k, trace and density, each read back by measure_spectrum when stored with
+    # the same settings (and replaced when stored with others)
     spectrum = measure_spectrum(study_path, run, name=HESSIAN, topk=cfg.topk, tol=cfg.eigen_tol,
                                 trace_matvecs=cfg.trace_matvecs, num_probes=cfg.density_probes,
                                 num_steps=cfg.density_steps, num_samples=cfg.num_samples,
-                                seed=cfg.seed, overwrite=overwrite,
-                                device=device)
+                                seed=cfg.seed, device=device,
+                                other_settings="replace" if overwrite else "raise")
     finished("hessian", bool(spectrum.recomputed))
 
     return MinimumMeasures(run=run, objective=str(setup.attrs.get("objective", "?")),
@@ -419,6 +421,19 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                            local_entropy=entropy, spectrum=spectrum,
                            gap=generalisation_gap(study_path, run), config=cfg,
                            recomputed=tuple(done))
+
+
+def _replacing(call: Callable[[bool], Any], overwrite: bool) -> tuple[Any, bool]:
+    """``call(False)``; if it finds a result stored with other settings and ``overwrite``,
+    ``call(True)`` replaces it. Returns the result and whether it was replaced."""
+    from landscape.errors import StoreError
+
+    try:
+        return call(False), False
+    except StoreError:
+        if not overwrite:
+            raise
+    return call(True), True
 
 
 def _flatness_settings(cfg: MeasureConfig) -> tuple[dict[str, Any], dict[str, Any]]:

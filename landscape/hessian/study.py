@@ -18,7 +18,7 @@ from typing import Any, Literal
 import torch
 
 from landscape._measure import batches, measurement_group, prepare, same_settings
-from landscape.errors import ConfigError
+from landscape.errors import ConfigError, StoreError
 from landscape.hessian.density import SpectralDensityResult, spectral_density
 from landscape.hessian.eigen import EigenResult, eigenvalues
 from landscape.hessian.ggn import GGNOperator
@@ -51,7 +51,9 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
                      num_samples: int | None = None, batch_size: int | None = None,
                      dtype: torch.dtype | None = None, device: str | None = None,
                      seed: int = 0, overwrite: bool = False,
-                     data_dir: str | os.PathLike[str] | None = None) -> SpectrumMeasurement:
+                     data_dir: str | os.PathLike[str] | None = None,
+                     other_settings: Literal["replace", "raise"] = "replace"
+                     ) -> SpectrumMeasurement:
     """Top-k/bottom-k eigenpairs, trace and spectral density of a stored run's curvature.
 
     Args:
@@ -69,8 +71,12 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
         seed: seeds the subset, the start vectors and the probes.
         overwrite: recompute results already stored.
         data_dir: where the run's dataset files are, if they moved.
+        other_settings: what to do with a result of the same name stored with other settings:
+            recompute and replace it, or raise :class:`~landscape.errors.StoreError` (what
+            :func:`~landscape.compare.measure_minimum` asks for without ``overwrite``).
 
     Raises:
+        StoreError: a result stored with other settings and ``other_settings="raise"``.
         StudyLockedError: another process is writing the study.
     """
     if topk < 0 or bottomk < 0 or trace_matvecs < 0 or num_probes < 0:
@@ -109,6 +115,10 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
             if not overwrite and same_settings(group, key, settings):
                 results[key] = load_result(group[key])
                 continue
+            if key in group and other_settings == "raise" and not overwrite:
+                raise StoreError(f"{group.name}/{key} was measured with other settings (stored "
+                                 f"{group[key].attrs.get('settings')}, asked {settings}); "
+                                 "overwrite to replace it")
         result = compute()
         recomputed.append(key)
         with Study(path, "a") as study:

@@ -177,7 +177,15 @@ def test_other_settings_raise_unless_overwrite(tiny_study: Path, tmp_path: Path)
     with pytest.raises(StoreError, match="sharpness"):
         measure_minimum(path, "mse-0", config=other)
     again = measure_minimum(path, "mse-0", config=other, overwrite=True)
-    assert again.sharpness.rho == 2 * TINY.rho and "sharpness" in again.recomputed
+    assert again.sharpness.rho == 2 * TINY.rho and again.recomputed == ("sharpness",)
+    more = dataclasses.replace(other, gammas=(1e3, 3e4), num_draws=TINY.num_draws + 2)
+    third = measure_minimum(path, "mse-0", config=more, overwrite=True)
+    assert third.recomputed == ("local_energy", "local_entropy")  # width's draws are its own
+    assert third.local_energy.num_samples == TINY.num_draws + 2
+    fewer = dataclasses.replace(more, topk=TINY.topk - 1)
+    with pytest.raises(StoreError, match="hessian/top"):
+        measure_minimum(path, "mse-0", config=fewer)
+    assert measure_minimum(path, "mse-0", config=fewer, overwrite=True).recomputed == ("hessian",)
 
 
 def test_gap_comes_from_the_history_and_uses_clean_labels_under_noise(
@@ -212,10 +220,14 @@ def test_config_checks_and_presets() -> None:
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs CUDA")
 def test_measure_minimum_on_cuda_agrees_with_the_cpu(measured: list, tiny_study: Path,
                                                      tmp_path: Path) -> None:
+    import h5py
+
     path = tmp_path / "s.h5"
     shutil.copy(tiny_study, path)
-    cpu = measured[0]  # measured into tiny_study, so the copy holds it: overwrite recomputes
-    gpu = measure_minimum(path, "ce-0", config=TINY, device="cuda", overwrite=True)
+    cpu = measured[0]  # measured into tiny_study: the copy's measurements are removed
+    with h5py.File(path, "a") as f:
+        del f["runs/ce-0/measurements"]
+    gpu = measure_minimum(path, "ce-0", config=TINY, device="cuda")
     assert gpu.recomputed == STAGES
     with Study(path) as study:
         meas = study.run("ce-0")["measurements"]
