@@ -25,9 +25,10 @@ training samples. Measured for the MLPs (``--models mlp --seeds 1``, 16 runs, wh
 analysis ran on the second core): 1240 s in all, training 14-26 s per run and measuring 57 s per
 run; the extrapolation from the quick runs (3 + 3 min per MLP, 15 h in all) was 4-5x too
 pessimistic. The LeNets are the expensive half: training 90-250 s per run (median 147 s, 48
-runs), and measuring 8 min per run on one core (483 s for the first; one LeNet with three
-processes on the two cores: local energy 43 s, width 24 s, sharpness 10 s, SGLD local entropy
-491 s, Hessian 380 s), so 6.4 h for the 48 on one core, 3.5 h with ``--workers 2``. Runs
+runs), and measuring 406-614 s per run per worker with ``--workers 2`` (one MSE LeNet: local
+energy and width about 60 s, sharpness 4 s, SGLD local entropy 314 s, Hessian top 9 s, trace
+36 s, SLQ density 164 s), about 3.5 h for the 48. On a GPU (``--device cuda``; one H200,
+``benchmarks/measure.py``) one LeNet measurement takes 6.2 s and the quick mode 25 s. Runs
 whose final training error stays above ``--max-train-error`` (0.5) are reported and left out.
 
 Outputs (``--figures``, PNG and PDF): ``flatness_generalisation_correlations`` (τ of every
@@ -42,7 +43,8 @@ densities and top eigenvalues per model and objective, coloured by the gap); the
 ``flatness_generalisation.md``.
 
     python analyses/flatness_generalisation.py [--quick] [--models mlp,lenet] [--seeds 3]
-        [--out results/flatness_generalisation.h5] [--figures figures]
+        [--out results/flatness_generalisation.h5] [--figures figures] [--workers 2]
+        [--device cuda]
 """
 
 from __future__ import annotations
