@@ -554,12 +554,17 @@ def load_minimum(study_path: str | os.PathLike[str], run: str, *,
 
 
 def has_long_stages(path: str | os.PathLike[str], run: str) -> bool:
-    """Whether ``run`` has its local energy, complete local entropy and Hessian stored: the
-    expensive stages of :func:`measure_minimum` (a cheap check, without the settings; what is
-    missing or stale is still recomputed by :func:`measure_minimum`)."""
-    return (_local_energy_complete(path, run)
+    """Whether ``run`` has its local energy, complete local entropy and the three Hessian
+    results (top, trace, density) stored: the expensive stages of :func:`measure_minimum` (a
+    cheap check, without the settings; what is missing or stale is still recomputed by
+    :func:`measure_minimum`)."""
+    if not (_local_energy_complete(path, run)
             and _has_measurement(path, run, LOCAL_ENTROPY, complete=True)
-            and _has_measurement(path, run, HESSIAN))
+            and _has_measurement(path, run, HESSIAN)):
+        return False
+    with Study(path, "r") as study:
+        group = study.run(run)["measurements"][HESSIAN]
+        return all(key in group for key in ("top", "trace", "density"))
 
 
 def _has_measurement(path: str | os.PathLike[str], run: str, name: str, *,

@@ -244,3 +244,21 @@ def test_measure_minimum_on_cuda_agrees_with_the_cpu(measured: list, tiny_study:
                                rtol=1e-3)
     assert gpu.spectrum.trace.estimate == pytest.approx(cpu.spectrum.trace.estimate, rel=1e-3)
     assert np.all(np.isfinite(gpu.local_entropy.phi_excess))
+
+
+def test_has_long_stages_sees_a_missing_hessian_result(measured: list, tiny_study: Path,
+                                                       tmp_path: Path) -> None:
+    import h5py
+
+    from landscape.compare import has_long_stages
+
+    path = tmp_path / "s.h5"
+    shutil.copy(tiny_study, path)
+    assert has_long_stages(path, "ce-0")
+    with h5py.File(path, "a") as f:
+        del f["runs/ce-0/measurements/hessian/density"]  # interrupted after top and trace
+    assert not has_long_stages(path, "ce-0")
+    assert has_long_stages(path, "mse-0")  # the other runs are untouched
+    with h5py.File(path, "a") as f:
+        f["runs/ce-1/measurements/local_entropy"].attrs["partial"] = True
+    assert not has_long_stages(path, "ce-1")
