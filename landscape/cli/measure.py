@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default=None,
                    help="where to measure, e.g. cuda (default: the CPU)")
+    p.add_argument("--data-dir", default=None,
+                   help="where the runs' dataset files are, if they moved since training")
     p.set_defaults(func=main)
 
 
@@ -84,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
                 bar.update(1)
 
             r = measure_minimum(args.file, run, config=cfg, overwrite=args.overwrite,
-                                on_stage=advance, device=args.device)
+                                on_stage=advance, device=args.device,
+                                data_dir=args.data_dir)
             s = r.scalars()
             what = f"computed {', '.join(r.recomputed)}" if r.recomputed else "stored"
             tqdm.write(f"{run}: {what}; error gap {s['error_gap']:.4f}, δerror(σ*) "

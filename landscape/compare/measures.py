@@ -321,7 +321,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
                     config: MeasureConfig | None = None, overwrite: bool = False,
                     progress: bool = False,
                     on_stage: Callable[[str], None] | None = None,
-                    device: str | None = None) -> MinimumMeasures:
+                    device: str | None = None,
+                    data_dir: str | os.PathLike[str] | None = None) -> MinimumMeasures:
     """Measure the minimum reached by ``run`` of a study file, storing every result in it.
 
     Args:
@@ -339,6 +340,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
             it to rounding, as do the Hessian measures (probes drawn on the CPU); the SGLD chains of
             the local entropy draw from the device's generators, so on a GPU they are another
             sample of the same estimator.
+        data_dir: where the run's dataset files are now, if they are not where they were at
+            training time (otherwise the dataset's environment variable or default applies).
 
     Returns:
         :class:`MinimumMeasures`; ``recomputed`` lists the stages this call computed (empty
@@ -360,7 +363,8 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
         if on_stage is not None:
             on_stage(stage)
 
-    setup = prepare(study_path, run, num_samples=cfg.num_samples, seed=cfg.seed, device=device)
+    setup = prepare(study_path, run, num_samples=cfg.num_samples, seed=cfg.seed, device=device,
+                    data_dir=data_dir)
     model, loss_fn = setup.model, setup.loss_fn
     data = batches(setup.data, model, None)
 
@@ -412,7 +416,7 @@ def measure_minimum(study_path: str | os.PathLike[str], run: str, *,
     spectrum = measure_spectrum(study_path, run, name=HESSIAN, topk=cfg.topk, tol=cfg.eigen_tol,
                                 trace_matvecs=cfg.trace_matvecs, num_probes=cfg.density_probes,
                                 num_steps=cfg.density_steps, num_samples=cfg.num_samples,
-                                seed=cfg.seed, device=device,
+                                seed=cfg.seed, device=device, data_dir=data_dir,
                                 other_settings="replace" if overwrite else "raise")
     finished("hessian", bool(spectrum.recomputed))
 

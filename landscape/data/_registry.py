@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -141,7 +142,9 @@ def rebuild(description: Mapping[str, Any], *,
     """Rebuild a dataset from its :meth:`~LabelledDataset.describe` output (its provenance).
 
     Loads the source recorded in ``description["source"]`` (``data_dir`` replaces the recorded
-    directory, e.g. on another machine), re-applies ``description["transforms"]`` with
+    directory, e.g. on another machine; without it a recorded directory that does not exist here
+    is dropped, so the loader's environment variable, e.g. ``LANDSCAPE_FASHION_MNIST_DIR``, or
+    its default applies), re-applies ``description["transforms"]`` with
     :func:`apply_transforms`, and checks the dataset id, size and ``indices_sha256``.
 
     Raises:
@@ -160,6 +163,8 @@ def rebuild(description: Mapping[str, Any], *,
     params = dict(source.get("params", {}))
     if data_dir is not None:
         params["data_dir"] = data_dir
+    elif params.get("data_dir") and not Path(str(params["data_dir"])).expanduser().is_dir():
+        del params["data_dir"]  # moved to another machine: resolve it as a fresh load would
     ds = apply_transforms(load(source["dataset"], source["split"], **params),
                           description.get("transforms", ()))
     got = ds.describe()

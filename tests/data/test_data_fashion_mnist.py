@@ -100,3 +100,23 @@ def test_mnist_reads_idx_files(tiny_idx):
     assert ds.name == "mnist/train" and ds.num_classes == 10
     expected = torch.from_numpy(arrays["train-images"].astype(np.float32) / np.float32(255))
     assert torch.equal(ds.x, expected[:, None])
+
+
+def test_rebuild_after_the_files_moved(tiny_idx, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from landscape.data import rebuild, subset
+
+    directory, _ = tiny_idx
+    old = tmp_path / "old"
+    shutil.copytree(directory, old)
+    recorded = json.loads(subset(fashion_mnist("train", data_dir=old), 5, seed=0).describe_json())
+    shutil.rmtree(old)  # the study travels to a machine where the files are elsewhere
+    monkeypatch.delenv("LANDSCAPE_FASHION_MNIST_DIR", raising=False)
+    assert rebuild(recorded, data_dir=directory).y.numel() == 5  # the argument
+    monkeypatch.setenv("LANDSCAPE_FASHION_MNIST_DIR", str(directory))
+    assert rebuild(recorded).y.numel() == 5  # the environment, once the recorded one is gone
+    monkeypatch.setenv("LANDSCAPE_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataNotFoundError, match="LANDSCAPE_FASHION_MNIST_DIR"):
+        rebuild(recorded)
