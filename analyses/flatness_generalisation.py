@@ -28,7 +28,8 @@ pessimistic. The LeNets are the expensive half: training 90-250 s per run (media
 runs), and measuring 406-614 s per run per worker with ``--workers 2`` (one MSE LeNet: local
 energy and width about 60 s, sharpness 4 s, SGLD local entropy 314 s, Hessian top 9 s, trace
 36 s, SLQ density 164 s), about 3.5 h for the 48. On a GPU (``--device cuda``; one H200,
-``benchmarks/measure.py``) one LeNet measurement takes 6.2 s and the quick mode 25 s. Runs
+one of these LeNets re-measured) one LeNet measurement takes 11.4 s (local energy 2.6 s, width
+0.8 s, sharpness 0.3 s, SGLD 2.1 s, Hessian 5.6 s) and the quick mode 25 s. Runs
 whose final training error stays above ``--max-train-error`` (0.5) are reported and left out.
 
 Outputs (``--figures``, PNG and PDF): ``flatness_generalisation_correlations`` (τ of every
