@@ -401,9 +401,11 @@ class Evaluator:
                         * batch.n
                     wrong += self._wrong(out.unsqueeze(0) if isinstance(out, torch.Tensor)
                                          else out, batch.y)[0]
-                losses.append(loss.cpu())
-                errors.append(wrong.cpu())
-        return torch.stack(losses) / self.num_data, torch.stack(errors) / self.num_data
+                losses.append(loss)
+                errors.append(wrong)
+        # one copy to the host, divided there (see stacked)
+        return (torch.stack(losses).cpu() / self.num_data,
+                torch.stack(errors).cpu() / self.num_data)
 
     @staticmethod
     def _load(wparams: dict[str, nn.Parameter], stack: Mapping[str, torch.Tensor],
