@@ -90,8 +90,12 @@ def load_data(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """Options that choose a model."""
+    from landscape.models import MODELS
+
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="mlp", choices=["mlp", "lenet"])
+    g.add_argument("--model", default="mlp", choices=sorted(MODELS))
+    g.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                   help="constructor option of the model, repeatable (e.g. dim=64 for vit_tiny)")
     g.add_argument("--depth", type=int, default=2, help="MLP hidden layers (default 2)")
     g.add_argument("--width", type=int, default=64, help="MLP hidden units (default 64)")
     g.add_argument("--activation", default="relu")
@@ -105,9 +109,12 @@ def build_model(args: argparse.Namespace, train: Any, seed: int) -> torch.nn.Mod
     """The model described by :func:`add_model_arguments` options, initialised from ``seed``."""
     from landscape.models import build
 
-    kwargs: dict[str, Any] = {"activation": args.activation, "batchnorm": args.batchnorm,
-                              "dropout": args.dropout}
+    kwargs: dict[str, Any] = {}
+    if args.model in ("mlp", "lenet"):
+        kwargs = {"activation": args.activation, "batchnorm": args.batchnorm,
+                  "dropout": args.dropout}
     if args.model == "mlp":
         kwargs |= {"depth": args.depth, "width": args.width}
+    kwargs |= key_values(getattr(args, "model_option", None), "--model-option")
     model = build(args.model, train.input_shape, train.num_classes, seed=seed, **kwargs)
     return model.to(device=torch.device(args.device), dtype=DTYPES[args.dtype])
