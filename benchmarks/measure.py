@@ -40,7 +40,7 @@ from landscape.compare import STAGES, MeasureConfig, measure_minimum
 from landscape.flatness import local_energy, local_entropy
 
 # the module, not the function of the same name that landscape.flatness exports
-LS = importlib.import_module("landscape.flatness.local_entropy")
+SG = importlib.import_module("landscape.flatness._sgld")
 EV = importlib.import_module("landscape.flatness._evaluate")
 ARCH = {"lenet": ["--model", "lenet"], "mlp": ["--model", "mlp", "--depth", "2", "--width", "256"]}
 
@@ -95,11 +95,11 @@ def vmap_vs_loop(study: Path, device: str, rounds: int) -> None:
         """``fn`` with the choice of :func:`vmap_is_slow` overridden (both modules use it)."""
         def run() -> object:
             old = EV.vmap_is_slow
-            EV.vmap_is_slow = LS.vmap_is_slow = lambda m, d: loop
+            EV.vmap_is_slow = SG.vmap_is_slow = lambda m, d: loop
             try:
                 return fn()
             finally:
-                EV.vmap_is_slow = LS.vmap_is_slow = old
+                EV.vmap_is_slow = SG.vmap_is_slow = old
         return run
 
     def energy() -> object:

@@ -8,7 +8,8 @@ or, for a chain of linear layers with elementwise activations (``landscape.model
 ``nn.Sequential``), with a few large batched GEMMs per row chunk (:mod:`landscape.flatness._fused`;
 the same numbers up to rounding, recognised structurally, the generic path otherwise).
 :meth:`Evaluator.recalibrated` does the same one copy at a time, re-estimating the BatchNorm
-running statistics of each copy first.
+running statistics of each copy first. The stacks of copies affine in a few fixed directions
+(:class:`AffineStack`) are in :mod:`landscape.flatness._stack`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ from torch.func import functional_call, vmap
 
 from landscape.errors import ConfigError, NonDeterministicError
 from landscape.flatness import _fused
+from landscape.flatness._stack import AffineStack, _Lazy
 from landscape.hessian._checks import check_scalar_loss, stochastic_modules
 from landscape.hessian._data import Batch, check_reiterable, iterate
 
@@ -63,70 +64,6 @@ def is_classification(out: torch.Tensor, y: Any) -> bool:
     """Whether the error rate is defined: ``[n, C]`` logits and integer labels ``[n]``."""
     return (isinstance(y, torch.Tensor) and not y.is_floating_point() and not y.is_complex()
             and out.ndim == 2 and y.ndim == 1 and out.shape[0] == y.shape[0])
-
-
-@dataclass(frozen=True)
-class AffineStack:
-    """``K`` weight sets affine in fixed directions (private to the flatness package).
-
-    Copy ``k`` is ``center + sigma · directions[k]`` (``sigma`` given; ``K = m``, local energy)
-    or ``center + Σ_j coeffs[k, j] · directions[j]`` (``coeffs`` ``[K, m]``; a line or plane).
-    The fused path computes the first linear layer of such stacks from ``m`` products shared by
-    all copies (:class:`landscape.flatness._fused.FirstLayer`); ``key`` names the directions
-    (the caller guarantees that one key always means the same ``center`` and ``directions``),
-    so those products are cached across calls (across σ) within the evaluator's cache budget.
-    """
-
-    center: Mapping[str, torch.Tensor]
-    directions: Mapping[str, torch.Tensor]
-    sigma: float | None = None
-    coeffs: torch.Tensor | None = None
-    key: Hashable | None = None
-    _made: dict[str, torch.Tensor] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def k(self) -> int:
-        if self.coeffs is not None:
-            return int(self.coeffs.shape[0])
-        return int(next(iter(self.directions.values())).shape[0])
-
-    @property
-    def m(self) -> int:
-        return int(next(iter(self.directions.values())).shape[0])
-
-    def tensor(self, name: str) -> torch.Tensor:
-        """The stacked ``[K, *shape]`` weights of ``name`` (built once)."""
-        t = self._made.get(name)
-        if t is None:
-            w, d = self.center[name], self.directions[name]
-            if self.coeffs is None:
-                t = torch.add(w.unsqueeze(0), d, alpha=self.sigma)
-            else:
-                c = self.coeffs.to(dtype=w.dtype, device=w.device)
-                t = w.unsqueeze(0) + (c @ d.reshape(d.shape[0], -1)).view(-1, *w.shape)
-            self._made[name] = t
-        return t
-
-    def materialise(self) -> dict[str, torch.Tensor]:
-        return {n: self.tensor(n) for n in self.center}
-
-
-class _Lazy(Mapping[str, torch.Tensor]):
-    """A read-only mapping view of an :class:`AffineStack` that builds tensors on access."""
-
-    def __init__(self, stack: AffineStack) -> None:
-        self.stack = stack
-
-    def __getitem__(self, name: str) -> torch.Tensor:
-        if name not in self.stack.center:
-            raise KeyError(name)
-        return self.stack.tensor(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.stack.center)
-
-    def __len__(self) -> int:
-        return len(self.stack.center)
 
 
 class Evaluator:

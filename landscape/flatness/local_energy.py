@@ -29,12 +29,14 @@ with a few large batched GEMMs (:mod:`landscape.flatness._fused`). There the fir
 affine in the perturbation, so its products with draw ``j``'s direction are computed once and
 kept across σ (within ``memory_budget``, on top of the chunk): each further σ costs the layers
 after the first. σ = 0 costs nothing: its samples are the base values exactly.
+
+The study-file persistence (:func:`local_energy_to_study`, :func:`read_local_energy`) is in
+:mod:`landscape.flatness.local_energy_study` (importable from here as before).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -44,8 +46,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from landscape.errors import ConfigError, NonFiniteError, StoreError
+from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
+from landscape.flatness.local_energy_study import (  # noqa: F401  (re-exported)
+    local_energy_to_study,
+    read_local_energy,
+)
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -57,7 +63,6 @@ from landscape.flatness.perturbations import (
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
-from landscape.store.writer import writes_study
 
 #: BatchNorm policy: ``"stored"`` evaluates every perturbed copy with the running statistics
 #: stored in the model (eval mode); ``"recalibrate"`` re-estimates them for every copy by a pass
@@ -348,102 +353,3 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
             samples[i], errors[i] = job.sigma(float(s), bar)
     return LocalEnergyResult.from_samples(sig, base, samples, base_err, errors,
                                           **job.settings())
-
-
-# ---------------------------------------------------------------------------------- study files
-@writes_study("path")
-def local_energy_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
-                          loss_fn: LossFn, data: object,
-                          sigmas: Sequence[float] | np.ndarray | torch.Tensor, num_samples: int,
-                          *, overwrite: bool = False, progress: bool = False,
-                          **kwargs: Any) -> LocalEnergyResult:
-    """:func:`local_energy`, written into a study file as it goes and resumable per σ.
-
-    Layout under ``runs/<run>/measurements/<name>/``: resumable arrays ``loss`` and ``error``
-    ``[sigma, S]`` (axis ``sigma`` a dimension scale, NaN + ``*.computed`` mask until written);
-    the group's attributes hold the settings, ``base``, ``base_error`` and the parameter hash of
-    the model. Each σ is written (and the file closed again) as soon as its samples are done, so
-    a killed job loses at most the σ in flight; calling again with the same arguments computes
-    only the σ values not yet written.
-
-    Args:
-        path: the study file; ``run`` must exist in it.
-        name: the measurement's name.
-        overwrite: replace a measurement of that name made with other settings, sigmas or model
-            (otherwise such a clash raises :class:`StoreError`).
-        **kwargs: the keyword options of :func:`local_energy`.
-
-    Returns:
-        The complete :class:`LocalEnergyResult` (also readable later with
-        :func:`read_local_energy`).
-    """
-    from landscape.store import Study, param_hash, resumable_array
-    from landscape.store._schema import MEASUREMENTS
-    from landscape.store.study import read_attrs, write_attrs
-
-    sig = check_sigmas(sigmas)
-    job = _LocalEnergy(model, loss_fn, data, num_samples, **_job_kwargs(kwargs))
-    settings = {**job.settings(), "kind": "local_energy", "param_hash": param_hash(model)}
-    axes = {"sigma": sig}
-    with Study(path, "a") as study:
-        group = study.run(run).require_group(MEASUREMENTS)
-        if name in group:
-            old = {k: v for k, v in read_attrs(group[name]).items() if k in settings}
-            same_axes = "sigma" in group[name] and np.array_equal(group[name]["sigma"][()], sig)
-            if old != settings or not same_axes:
-                if not overwrite:
-                    diff = sorted(k for k in settings if old.get(k) != settings[k])
-                    raise StoreError(f"{group.name}/{name} holds a local-energy measurement with "
-                                     f"other settings ({diff or 'sigmas'}); use another name or "
-                                     "overwrite=True")
-                del group[name]
-        meas = group.require_group(name)
-        write_attrs(meas, settings)
-        for key in ("loss", "error"):
-            resumable_array(meas, key, axes, trailing=(job.num_samples,))
-        pending = [i for i in range(sig.size) if not meas["loss.computed"][i]]
-    if pending:
-        base, base_err = job.base()
-        with Study(path, "a") as study:
-            write_attrs(study.run(run)[MEASUREMENTS][name], {
-                "base": base, "base_error": base_err,
-                "device": str(next(model.parameters()).device)})  # of the last computing call
-    with tqdm(total=len(pending) * job.num_chunks, desc=f"local energy {name}",
-              disable=not progress, leave=False) as bar:
-        for i in pending:
-            loss, err = job.sigma(float(sig[i]), bar)
-            with Study(path, "a") as study:
-                meas = study.run(run)[MEASUREMENTS][name]
-                resumable_array(meas, "error", axes, trailing=(job.num_samples,))[i] = err
-                resumable_array(meas, "loss", axes, trailing=(job.num_samples,))[i] = loss
-    return read_local_energy(path, run, name)
-
-
-def _job_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    known = {"noise": "multiplicative", "seed": 0, "per_batch_noise": False, "bn": "stored",
-             "bn_batches": None, "params": None, "biasbn": None, "chunk_size": None,
-             "memory_budget": DEFAULT_MEMORY_BUDGET, "batched": True}
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown option(s) {unknown} of local_energy")
-    return {**known, **kwargs}
-
-
-def read_local_energy(path: str | os.PathLike[str], run: str, name: str) -> LocalEnergyResult:
-    """Read a measurement written by :func:`local_energy_to_study` (σ values not computed yet
-    have NaN samples; :attr:`LocalEnergyResult.mean` is then NaN there)."""
-    from landscape._measure import stored_measurement
-    from landscape.store import Study
-    from landscape.store.study import read_attrs
-
-    with Study(path, "r") as study:
-        meas = stored_measurement(study, run, name)
-        attrs = read_attrs(meas)
-        if attrs.get("kind") != "local_energy":
-            raise StoreError(f"{meas.name} is not a local-energy measurement")
-        sig, loss, err = meas["sigma"][()], meas["loss"][()], meas["error"][()]
-    keys = ("noise", "biasbn", "bn", "per_batch_noise", "estimator", "seed", "num_samples",
-            "num_data")
-    return LocalEnergyResult.from_samples(
-        sig, attrs.get("base", math.nan), loss, attrs.get("base_error", math.nan), err,
-        **{k: attrs[k] for k in keys})

@@ -113,41 +113,45 @@ posterior at temperature 1, as in SGLD, Welling & Teh 2011; pass ``beta`` to cho
 of ``λ_max(H)``), ``scheme="exponential"``, ``num_chains = 8`` (the fewest for a usable t
 interval), ``burn_in = 200`` and ``num_steps = 200`` per γ (ten times Entropy-SGD's 20 inner
 steps, which estimate a mean, not an equilibrium average).
+
+This module holds the result and :func:`local_entropy`; the argument checks, the step kernel and
+the chains are in :mod:`landscape.flatness._sgld`, the estimators from the chains' records in
+:mod:`landscape.flatness._entropy_estimators`, and :func:`local_entropy_to_study` in
+:mod:`landscape.flatness.local_entropy_study` (all importable from here as before).
 """
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from landscape._seeding import torch_generator
-from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
+from landscape.errors import ConfigError
 from landscape.flatness._entropy_checkpoint import Records, StudyCheckpoint
-from landscape.flatness._evaluate import LossFn, vmap_is_slow
-from landscape.hessian._checks import (
-    check_choice,
-    check_positive,
-    check_scalar_loss,
-    stochastic_modules,
+from landscape.flatness._entropy_estimators import (
+    _cv_coefficient,
+    _drift,
+    _mean_stderr,
+    integrate_log_gamma,
 )
-from landscape.hessian._data import (
-    ParamSelection,
-    check_reiterable,
-    iterate,
-    select_parameters,
+from landscape.flatness._evaluate import LossFn
+from landscape.flatness._sgld import (
+    _Chains,
+    _check_float,
+    _check_steps,
+    check_gammas,
+    step_coefficients,
 )
+from landscape.flatness.local_entropy_study import local_entropy_to_study  # noqa: F401
+from landscape.hessian._checks import check_choice, check_positive
+from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
-from landscape.store.writer import writes_study
 
 #: SGLD discretisation: ``"exponential"`` integrates the Gaussian coupling exactly over a step
 #: (bias O(η λ(H)) only); ``"euler"`` is Entropy-SGD's Euler–Maruyama step (bias O(η(λ + γ/β))).
@@ -255,274 +259,6 @@ def _ci(mean: np.ndarray, stderr: np.ndarray, n: int, level: float
         return nan, nan.copy()
     q = float(stats.t.ppf(0.5 + level / 2, n - 1))
     return mean - q * stderr, mean + q * stderr
-
-
-def _mean_stderr(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    c = chains.shape[-1]
-    mean = chains.mean(axis=-1)
-    if c < 2:
-        return mean, np.full(mean.shape, np.nan)
-    return mean, chains.std(axis=-1, ddof=1) / math.sqrt(c)
-
-
-def check_gammas(gammas: Sequence[float] | np.ndarray | torch.Tensor
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(sorted, order)``: ``gammas`` as a float64 ``[K]`` array sorted ascending and the
-    sorting permutation, or :class:`ConfigError` (empty, not 1-D, γ ≤ 0, non-finite,
-    repeated)."""
-    if isinstance(gammas, torch.Tensor):
-        gammas = gammas.detach().cpu().numpy()
-    try:
-        arr = np.asarray(gammas, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"gammas must be a 1-D sequence of numbers, got {gammas!r}") from exc
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ConfigError(f"gammas must be a non-empty 1-D sequence, got shape {list(arr.shape)}")
-    if not np.isfinite(arr).all() or (arr <= 0).any():
-        raise ConfigError(f"gammas must be finite and > 0 (γ is the coupling strength of "
-                          f"exp(-γ/2 ||w' - w||^2)), got {arr.tolist()}")
-    order = np.argsort(arr, kind="stable")
-    arr = arr[order]
-    if (np.diff(arr) == 0).any():
-        raise ConfigError(f"gammas must be distinct, got {arr.tolist()}")
-    return arr, order
-
-
-def _check_steps(step_size: float | Sequence[float] | np.ndarray, order: np.ndarray
-                 ) -> np.ndarray:
-    """One step size per γ, permuted by ``order`` (the sorting of the given gammas)."""
-    if isinstance(step_size, (int, float, np.floating)) and not isinstance(step_size, bool):
-        return np.full(order.size, _check_float("step_size", step_size))
-    try:
-        arr = np.asarray(step_size, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"step_size must be a number or one number per gamma, got "
-                          f"{step_size!r}") from exc
-    if arr.size != order.size:
-        raise ConfigError(f"step_size must be one number or one per gamma ({order.size}), got "
-                          f"{arr.size} values")
-    for v in arr:
-        _check_float("step_size", float(v))
-    return arr[order]
-
-
-def _check_float(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be finite and > 0, got {value!r}")
-    return value
-
-
-def integrate_log_gamma(gammas: np.ndarray, sq_dist: np.ndarray, num_params: int, *,
-                        tail: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thermodynamic integration of ``⟨‖w' − w‖²⟩`` curves (trapezoid in ``log γ``).
-
-    Args:
-        gammas: ``[K]`` ascending. sq_dist: ``[K, ...]`` (e.g. ``[K, C]``, one curve per chain).
-        num_params: ``P``. tail: add ``½(γ_max m(γ_max) − P)`` for ``γ > γ_max``.
-
-    Returns:
-        ``(delta_log_z, phi_excess, tail)``: ``log Z(γ_k) − log Z(γ_max)`` and
-        ``ΔΦ(γ_k) = Φ(γ_k) − Φ_flat(γ_k)``, both shaped like ``sq_dist``, and the tail term
-        (shaped like ``sq_dist[-1]``).
-    """
-    g = np.asarray(gammas, dtype=np.float64)
-    m = np.asarray(sq_dist, dtype=np.float64)
-    u = np.log(g).reshape((-1,) + (1,) * (m.ndim - 1))
-    f = g.reshape(u.shape) * m                      # γ m(γ): d log Z = −½ γ m d log γ
-    du = np.diff(u, axis=0)
-    pieces = 0.5 * du * (f[1:] + f[:-1])            # ∫ over [u_j, u_{j+1}]
-    upper = np.zeros_like(m)
-    upper[:-1] = np.flip(np.cumsum(np.flip(pieces, 0), 0), 0)   # ∫_{u_k}^{u_max} γ m d log γ
-    delta_log_z = 0.5 * upper
-    flat = num_params * (u[-1] - u)                 # the same integral for m = P/γ
-    tail_term = 0.5 * (f[-1] - num_params) if tail else np.zeros_like(m[-1])
-    phi_excess = 0.5 * (upper - flat) + tail_term
-    return delta_log_z, phi_excess, tail_term
-
-
-def step_coefficients(gamma: float, beta: float, eta: float, scheme: str
-                      ) -> tuple[float, float, float]:
-    """``(a, b, s)`` of one step ``w' ← w + a(w' − w) − b ĝ + s ξ`` (module docstring).
-
-    ``"euler"``: ``a = 1 − ηκ``, ``b = η``, ``s = √(2η/β)`` with ``κ = γ/β``.
-    ``"exponential"``: ``a = e^{−κη}``, ``b = (1 − a)/κ``, ``s = √((1 − a²)/(κβ))``.
-    """
-    kappa = gamma / beta
-    if scheme == "euler":
-        return 1.0 - eta * kappa, eta, math.sqrt(2.0 * eta / beta)
-    one_minus_a = -math.expm1(-kappa * eta)
-    return (1.0 - one_minus_a, one_minus_a / kappa,
-            math.sqrt(-math.expm1(-2.0 * kappa * eta) / (kappa * beta)))
-
-
-class _Chains:
-    """Lock-step SGLD chains over the selected parameters (private)."""
-
-    def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, params: ParamSelection,
-                 num_chains: int, batch_size: int | None, seed: int,
-                 control_variate: bool = True) -> None:
-        self.control_variate = bool(control_variate)
-        self.u: dict[str, torch.Tensor] = {}
-        self.v = 0.0
-        if not callable(loss_fn):
-            raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
-        check_reiterable(data)
-        findings = stochastic_modules(model)
-        if findings:
-            raise NonDeterministicError(
-                "the loss would not be a function of the weights, so the chains would not "
-                "sample exp(-beta L): " + "; ".join(findings) + ". Call model.eval() first "
-                "(BatchNorm then uses its stored running statistics, dropout is off)")
-        self.names, tensors = select_parameters(model, params)
-        self.shapes = [t.shape for t in tensors]
-        self.sizes = [t.numel() for t in tensors]
-        self.num_params = sum(self.sizes)
-        self.device = tensors[0].device
-        self.dtype = tensors[0].dtype if tensors[0].is_floating_point() \
-            else torch.get_default_dtype()
-        self.w = {n: t.detach().clone() for n, t in zip(self.names, tensors)}
-        chosen = set(self.names)
-        self.fixed = {n: p.detach() for n, p in model.named_parameters() if n not in chosen}
-        self.fixed.update({n: b.detach() for n, b in model.named_buffers()})
-        self.model, self.loss_fn = model, loss_fn
-        self.data = data
-        self.batches = list(iterate(data, self.device, self.dtype))
-        if not self.batches:
-            raise ConfigError("data holds no batch: pass one (x, y) batch or a non-empty "
-                              "iterable of batches")
-        self.num_data = sum(b.n for b in self.batches)
-        self.num_chains = num_chains
-        self.batch_size = batch_size
-        if batch_size is not None:
-            if batch_size > self.num_data:
-                raise ConfigError(f"batch_size={batch_size} exceeds the {self.num_data} samples "
-                                  "in data")
-            xs, ys = [b.x for b in self.batches], [b.y for b in self.batches]
-            if not all(isinstance(t, torch.Tensor) for t in xs + ys):
-                raise ConfigError("batch_size (minibatch SGLD) needs tensor inputs and targets "
-                                  "that can be concatenated and indexed")
-            self.x_all, self.y_all = torch.cat(xs), torch.cat(ys)
-        self.noise_gens = [torch_generator(seed, "local_entropy", "noise", c, device=self.device)
-                           for c in range(num_chains)]
-        self.init_gens = [torch_generator(seed, "local_entropy", "init", c, device=self.device)
-                          for c in range(num_chains)]
-        self.batch_gens = [torch_generator(seed, "local_entropy", "batch", c, device=self.device)
-                           for c in range(num_chains)]
-        self._fwd = vmap(self._loss, in_dims=(0, None, None))
-        self._fwd_mb = vmap(self._loss, in_dims=(0, 0, 0))
-        self._loop = vmap_is_slow(model, self.device)
-
-    def _loss(self, p: dict[str, torch.Tensor], x: Any, y: Any) -> torch.Tensor:
-        out = functional_call(self.model, {**self.fixed, **p}, (x,))
-        return check_scalar_loss(self.loss_fn(out, y))
-
-    def _losses(self, leaves: dict[str, torch.Tensor], x: Any, y: Any, per_chain: bool
-                ) -> torch.Tensor:
-        """``[C]`` losses of the chains, on shared ``x, y`` or (``per_chain``) on ``x[c], y[c]``."""
-        if not self._loop:
-            return (self._fwd_mb if per_chain else self._fwd)(leaves, x, y)
-        return torch.stack([self._loss({n: t[c] for n, t in leaves.items()},
-                                       x[c] if per_chain else x, y[c] if per_chain else y)
-                            for c in range(self.num_chains)])
-
-    def base(self) -> float:
-        """``L(w)`` over the full data."""
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        with torch.no_grad():
-            for b in self.batches:
-                total += self._loss(self.w, b.x, b.y).to(torch.float64) * b.n
-        value = float(total) / self.num_data
-        if not math.isfinite(value):
-            raise NonFiniteError(f"the loss at the reference weights is {value}; local entropy "
-                                 "is undefined (check the model, the data and loss_fn)")
-        return value
-
-    def start(self, gamma: float) -> dict[str, torch.Tensor]:
-        """Every chain drawn from ``N(w, I/γ)`` (the flat, large-γ limit) with its own stream
-        ``(seed, "init", c)``: ``{name: [C, *shape]}``. The flat shadow chains ``u`` start at
-        the same offsets, with known per-coordinate variance ``v = 1/γ``."""
-        xi = self.noise(self.init_gens)
-        self.u = {n: x / math.sqrt(gamma) for n, x in xi.items()}
-        self.v = 1.0 / gamma
-        return {n: t.unsqueeze(0) + self.u[n] for n, t in self.w.items()}
-
-    def gradient(self, state: dict[str, torch.Tensor]
-                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """``(ĝ, L̂)`` per chain: full-data or one fresh minibatch per chain."""
-        leaves = {n: t.detach().requires_grad_(True) for n, t in state.items()}
-        with torch.enable_grad():
-            if self.batch_size is not None:
-                idx = torch.stack([torch.randperm(self.num_data, generator=g,
-                                                  device=self.device)[: self.batch_size]
-                                   for g in self.batch_gens])
-                value = self._losses(leaves, self.x_all[idx], self.y_all[idx], per_chain=True)
-            else:
-                value = sum(self._losses(leaves, b.x, b.y, per_chain=False) * (b.n / self.num_data)
-                            for b in self.batches)
-            # chain c's loss depends only on its own slice, so the gradient of the sum over
-            # chains is every chain's own gradient (one backward pass for all chains)
-            grads = torch.autograd.grad(value.sum(), list(leaves.values()))
-        return dict(zip(leaves, grads)), value.detach()
-
-    def noise(self, gens: list[torch.Generator] | None = None) -> dict[str, torch.Tensor]:
-        """Standard normal ``{name: [C, *shape]}``, chain ``c`` from its own stream."""
-        flat = torch.stack([torch.randn(self.num_params, generator=g, device=self.device,
-                                        dtype=self.dtype)
-                            for g in (self.noise_gens if gens is None else gens)])
-        parts = torch.split(flat, self.sizes, dim=1)
-        return {n: p.reshape(self.num_chains, *s)
-                for n, p, s in zip(self.names, parts, self.shapes)}
-
-    def sq_dist(self, state: dict[str, torch.Tensor], centre: bool = True) -> torch.Tensor:
-        """``‖w'_c − w‖²`` (``‖u_c‖²`` with ``centre=False``) per chain, float64 ``[C]``."""
-        total = torch.zeros(self.num_chains, dtype=torch.float64, device=self.device)
-        for n, t in state.items():
-            d = (t - self.w[n] if centre else t).to(torch.float64)
-            total += d.reshape(self.num_chains, -1).pow(2).sum(1)
-        return total
-
-    def run(self, state: dict[str, torch.Tensor], gamma: float, beta: float, eta: float,
-            scheme: str, steps: int, record: bool, bar: Any
-            ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``steps`` SGLD steps at ``γ``; returns the new state and, if ``record``, ``[T, C]``
-        float64 squared distances, centred shadow-chain values ``‖u‖² − P v`` (mean zero) and
-        losses at the pre-step points (else empty)."""
-        coupling = gamma / beta
-        keep, drift, scale = step_coefficients(gamma, beta, eta, scheme)
-        dists, shadows, losses = [], [], []
-        for _ in range(steps):
-            grads, value = self.gradient(state)
-            if record:
-                dists.append(self.sq_dist(state))
-                shadows.append(self.sq_dist(self.u, centre=False) - self.num_params * self.v)
-                losses.append(value.detach().to(torch.float64))
-            xi = self.noise()
-            state = {n: (self.w[n] + keep * (t - self.w[n]) - drift * grads[n] + scale * xi[n]
-                         ).detach()
-                     for n, t in state.items()}
-            self.u = {n: keep * t + scale * xi[n] for n, t in self.u.items()}
-            self.v = keep * keep * self.v + scale * scale
-            if bar is not None:
-                bar.update(1)
-        finite = all(bool(torch.isfinite(t).all()) for t in state.values())
-        if record:
-            d, lo = torch.stack(dists).cpu(), torch.stack(losses).cpu()
-            y = torch.stack(shadows).cpu()
-            finite = finite and bool(torch.isfinite(d).all()) and bool(torch.isfinite(lo).all())
-        else:
-            d = lo = y = torch.empty(0, self.num_chains, dtype=torch.float64)
-        if not finite:
-            raise NonFiniteError(
-                f"an SGLD chain became non-finite at gamma={gamma:g} (NaN or infinite loss or "
-                f"weights); reduce step_size (stability needs about step_size * lambda_max(H) "
-                f"< 2, and with scheme='euler' step_size * (lambda_max(H) + gamma/beta) < 2; "
-                f"here gamma/beta = {coupling:g}) or check the model")
-        return state, d, y, lo
 
 
 def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
@@ -653,87 +389,3 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         num_data=chains.num_data, seed=int(seed), tail=bool(tail),
         estimator="full_batch" if batch_size is None else "minibatch",
         integration="trapezoid_log_gamma", batch_size=batch_size)
-
-
-def _cv_coefficient(d: np.ndarray, y: np.ndarray) -> float:
-    """The variance-minimising coefficient ``c`` of ``d − c y`` from ``[T, C]`` records: the
-    least-squares slope pooled over steps and chains, both centred per step across chains (so a
-    transient drift of the means does not enter; over all records when ``C = 1``); 0 when ``y``
-    does not vary."""
-    axis = 1 if d.shape[1] > 1 else None
-    dc = d - d.mean(axis=axis, keepdims=True)
-    yc = y - y.mean(axis=axis, keepdims=True)
-    yy = float((yc * yc).sum())
-    return float((dc * yc).sum() / yy) if yy > 0 else 0.0
-
-
-def _drift(d: np.ndarray) -> float:
-    """(second-half − first-half mean) of ``[T, C]`` records over its stderr across chains."""
-    t, c = d.shape
-    if t < 2 or c < 2:
-        return math.nan
-    h = t // 2
-    diff = d[t - h:].mean(0) - d[:h].mean(0)
-    se = diff.std(ddof=1) / math.sqrt(c)
-    if se == 0:
-        return 0.0 if diff.mean() == 0 else math.copysign(math.inf, diff.mean())
-    return float(diff.mean() / se)
-
-
-@writes_study("path")
-def local_entropy_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
-                           loss_fn: LossFn, data: object,
-                           gammas: Sequence[float] | np.ndarray | torch.Tensor, *,
-                           overwrite: bool = False, **kwargs: Any) -> LocalEntropyResult:
-    """:func:`local_entropy`, stored under ``runs/<run>/measurements/<name>`` in a study file,
-    checkpointed after every γ and resumable.
-
-    The chains are warm-started from one γ to the next, so after every γ the chains themselves
-    (and their random streams) are checkpointed into the measurement's group along with the
-    per-γ records (:mod:`~landscape.flatness._entropy_checkpoint`); a killed job called again with
-    the same arguments continues with the next γ, never recomputes a finished one, and ends with
-    the same numbers as an uninterrupted run (same machine and thread count). The complete result
-    then replaces the checkpoint; a later call with the same settings, γ values and model weights
-    reads it instead of recomputing. Other settings under the same name raise
-    :class:`~landscape.errors.StoreError` unless ``overwrite``.
-
-    Args:
-        path, run, name: the study file, the run, and the measurement's name.
-        overwrite: recompute and replace a stored result (or checkpoint) made with other
-            settings.
-        **kwargs: the keyword options of :func:`local_entropy`.
-    """
-    import json
-
-    from landscape.errors import StoreError
-    from landscape.store import Study, load_result, param_hash, save_result
-    from landscape.store._schema import MEASUREMENTS
-    from landscape.store.study import write_attrs
-
-    settings = json.dumps({"gammas": check_gammas(gammas)[0].tolist(),
-                           "param_hash": param_hash(model),
-                           **{k: v for k, v in sorted(kwargs.items()) if k != "progress"}},
-                          sort_keys=True, default=str)
-    with Study(path, "r") as study:
-        group = study.run(run).get(MEASUREMENTS)
-        found = group is not None and name in group
-        same = found and group[name].attrs.get("settings") == settings
-        if same and not group[name].attrs.get("partial", False):
-            return load_result(group[name], LocalEntropyResult)
-        if found and not same and not overwrite:
-            raise StoreError(f"measurement {name!r} of run {run!r} was made with other "
-                             "settings, γ values or weights; use another name or overwrite")
-    if not same:
-        with Study(path, "a") as study:
-            parent = study.run(run).require_group(MEASUREMENTS)
-            if name in parent:
-                del parent[name]
-            write_attrs(parent.create_group(name), {"settings": settings,
-                                                    "kind": "local_entropy", "partial": True})
-    result = local_entropy(model, loss_fn, data, gammas,
-                           _checkpoint=StudyCheckpoint(path, run, name), **kwargs)
-    with Study(path, "a") as study:
-        save_result(study.run(run).require_group(MEASUREMENTS), name, result,
-                    attrs={"settings": settings, "kind": "local_entropy",
-                           "device": str(next(model.parameters()).device)})
-    return result

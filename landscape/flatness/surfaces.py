@@ -10,10 +10,15 @@
   (Goodfellow et al. 2015); BatchNorm running statistics interpolated along with the weights
   (``bn="interpolate"``, Li et al.'s ``dir_type=states``) or re-estimated at every point
   (``bn="recalibrate"``).
-- :func:`pca_plane`: the plane of the first two principal directions of a stored training
-  trajectory, centred at the final weights, with the trajectory's coordinates in it.
-- :func:`surface_to_study` / :func:`read_surface`: a surface written into a study file point by
-  point, resumable.
+- :func:`~landscape.flatness.pca_plane.pca_plane` (in :mod:`landscape.flatness.pca_plane`): the
+  plane of the first two principal directions of a stored training trajectory, centred at the
+  final weights, with the trajectory's coordinates in it.
+- :func:`~landscape.flatness.surfaces_study.surface_to_study` /
+  :func:`~landscape.flatness.surfaces_study.read_surface` (in
+  :mod:`landscape.flatness.surfaces_study`): a surface written into a study file point by point,
+  resumable.
+
+All of them are importable from here as before.
 
 Every grid point is a full-data evaluation (size-weighted mean loss over the batches, and the
 training error for classification), evaluated ``chunk_size`` points at a time with
@@ -24,7 +29,6 @@ are not evaluated: they get the unperturbed values ``base`` / ``base_error`` exa
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,21 +38,20 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from landscape.errors import ConfigError, NonFiniteError, StoreError
+from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
-from landscape.flatness.directions import (
-    Directions,
-    as_directions,
-    read_directions,
-    same_directions,
-    write_directions,
-)
+from landscape.flatness.directions import Directions, as_directions
 from landscape.flatness.local_energy import DEFAULT_MEMORY_BUDGET, BNPolicy
+from landscape.flatness.pca_plane import PCAPlane, pca_plane  # noqa: F401  (re-exported)
 from landscape.flatness.perturbations import BiasBN, NoiseModel
+from landscape.flatness.surfaces_study import (  # noqa: F401  (re-exported)
+    read_surface,
+    read_surface_directions,
+    surface_to_study,
+)
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
-from landscape.store.writer import writes_study
 
 #: BatchNorm policy along an interpolation path.
 InterpolationBN = Literal["interpolate", "recalibrate"]
@@ -368,243 +371,3 @@ def interpolation(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn, data:
     return Surface1DResult(alphas=a, loss=loss, error=err, base=float(base[0]),
                            base_error=float(base_err[0]), kind="interpolation", norm="none",
                            biasbn="perturb", bn=bn, seed=-1, num_data=grid.evaluator.num_data)
-
-
-# ---------------------------------------------------------------------------------- PCA planes
-@dataclass(frozen=True, eq=False)
-class PCAPlane:
-    """The PCA plane of a training trajectory (see :func:`pca_plane`).
-
-    Attributes:
-        directions: the two unit principal directions (``kind="pca"``), by parameter name.
-        center: the final weights ``θ_final`` by name (the plane's origin).
-        coords: float64 ``[K, 2]``, the checkpoints' coordinates ``(θ_k − θ_final)·d``.
-        epochs: ``[K]``, the checkpoints' epochs.
-        explained_variance_ratio: float64 ``[2]``.
-        singular_values: float64 ``[2]``.
-    """
-
-    directions: Directions
-    center: dict[str, torch.Tensor]
-    coords: np.ndarray
-    epochs: np.ndarray
-    explained_variance_ratio: np.ndarray
-    singular_values: np.ndarray
-
-
-def pca_plane(path: str | os.PathLike[str], run: str, *, model: nn.Module | None = None,
-              epochs: Sequence[int] | None = None, biasbn: BiasBN = "perturb") -> PCAPlane:
-    """The plane of the first two principal directions of ``run``'s stored trajectory.
-
-    The rows of the matrix ``M = [θ_k − θ_final]_k`` (one per checkpoint ``k``, all selected
-    parameters flattened, float64) are decomposed by an SVD ``M = U S Vᵀ``; the directions are
-    the first two rows of ``Vᵀ`` (unit vectors), the explained variance ratio is
-    ``S_i² / Σ_j S_j²`` and the trajectory's coordinates are ``M V[:, :2]``. The matrix is not
-    mean-centred: the plane passes through ``θ_final``, where the surface is centred (Li et al.
-    2018 call sklearn's centred PCA and project by least squares; the two agree when the
-    checkpoints lie in a plane through ``θ_final``).
-
-    Args:
-        path: the study file. run: the run, with ``trajectory/state`` checkpoints.
-        model: gives the parameter names when the run has no final ``model/parameters`` yet.
-        epochs: the checkpoints to use (default: all).
-        biasbn: ``"ignore"`` leaves parameters with ``ndim <= 1`` out of the plane.
-
-    ``θ_final`` is the run's final model when stored, else its last checkpoint. Use the
-    result's ``directions`` with :func:`surface_2d` on the final model.
-
-    Raises:
-        StoreError: no trajectory, or no parameter names.
-        ConfigError: fewer than two independent directions in the trajectory.
-    """
-    from landscape.store import Study
-    from landscape.store import _schema as S
-
-    check_choice("biasbn", biasbn, ("perturb", "ignore"))
-    with Study(path, "r") as study:
-        group = study.run(run)
-        if S.TRAJECTORY not in group or "state" not in group[S.TRAJECTORY]:
-            raise StoreError(f"run {run!r} in {path} has no trajectory checkpoints")
-        traj = group[S.TRAJECTORY]
-        all_epochs = traj["epoch"][()]
-        final = group.get(f"{S.MODEL}/{S.PARAMETERS}")
-        if model is not None:
-            names = [n for n, _ in model.named_parameters()]
-        elif final is not None:
-            names = list(final)
-        else:
-            raise StoreError(f"run {run!r} has no final model to name its parameters; pass "
-                             "model=")
-        missing = [n for n in names if n not in traj["state"]]
-        if missing:
-            raise StoreError(f"the trajectory of {run!r} lacks parameters {missing}")
-        rows = np.arange(all_epochs.size)
-        if epochs is not None:
-            wanted = [int(e) for e in epochs]
-            rows = np.array([int(np.flatnonzero(all_epochs == e)[0]) for e in wanted
-                             if (all_epochs == e).any()])
-            if rows.size != len(wanted):
-                raise StoreError(f"epochs {wanted} not all stored; stored: {all_epochs.tolist()}")
-        states = {n: np.asarray(traj["state"][n][()], dtype=np.float64)[rows] for n in names}
-        names = [n for n in names if biasbn == "perturb" or states[n].ndim > 2]
-        if final is not None:
-            center = {n: np.asarray(final[n][()], dtype=np.float64) for n in names}
-        else:
-            last = int(np.argmax(all_epochs))
-            center = {n: np.asarray(traj["state"][n][last], dtype=np.float64) for n in names}
-    if not names:
-        raise ConfigError("no parameter left for the PCA plane (all have ndim <= 1 and "
-                          "biasbn='ignore')")
-    m = np.concatenate([(states[n] - center[n]).reshape(rows.size, -1) for n in names], axis=1)
-    _, s, vt = np.linalg.svd(m, full_matrices=False)
-    total = float((s ** 2).sum())
-    if s.size < 2 or s[1] <= 1e-12 * max(s[0], 1e-300):
-        raise ConfigError("the trajectory spans fewer than two directions around the final "
-                          "weights; store more checkpoints")
-    comps = vt[:2]
-    for k in range(2):  # deterministic sign: the largest entry positive
-        if comps[k][np.argmax(np.abs(comps[k]))] < 0:
-            comps[k] = -comps[k]
-    evr = (s[:2] ** 2) / total
-    coords = m @ comps.T
-    split: list[dict[str, torch.Tensor]] = [{}, {}]
-    i = 0
-    for n in names:
-        size, shape = center[n].size, center[n].shape
-        for k in range(2):
-            split[k][n] = torch.from_numpy(comps[k, i: i + size].reshape(shape).copy())
-        i += size
-    dirs = Directions(x=split[0], y=split[1], kind="pca", norm="none", biasbn=biasbn, seed=-1,
-                      explained_variance_ratio=evr)
-    return PCAPlane(directions=dirs, center={n: torch.from_numpy(c) for n, c in center.items()},
-                    coords=coords, epochs=all_epochs[rows], explained_variance_ratio=evr,
-                    singular_values=s[:2].copy())
-
-
-# ---------------------------------------------------------------------------------- study files
-@writes_study("path")
-def surface_to_study(path: str | os.PathLike[str], run: str, name: str, model: nn.Module,
-                     loss_fn: LossFn, data: object, *, xs: Coords, ys: Coords | None = None,
-                     directions: Directions | Mapping[str, torch.Tensor] | None = None,
-                     seed: int = 0, norm: NoiseModel = "filter", biasbn: BiasBN | None = None,
-                     params: ParamSelection = None, bn: BNPolicy = "stored",
-                     bn_batches: int | None = None, chunk_size: int | None = None,
-                     memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-                     overwrite: bool = False, progress: bool = False
-                     ) -> Surface1DResult | Surface2DResult:
-    """:func:`surface_1d` (``ys=None``) or :func:`surface_2d`, written into a study file as the
-    points are computed, and resumable.
-
-    Layout under ``runs/<run>/measurements/<name>/``:
-
-    - ``directions/x/<param name>``, ``directions/y/<param name>``: the directions (settings as
-      attributes); :func:`read_surface_directions` reads them, so other surfaces can reuse them;
-    - ``x`` (and ``y``): the coordinates, HDF5 dimension scales;
-    - ``loss``, ``error``: ``[ix]`` or ``[ix, iy]`` (x along axis 0), NaN until computed, with
-      ``loss.computed`` / ``error.computed`` masks and the index convention as attributes;
-    - the group's attributes: the settings, ``param_hash`` of the model, ``base``,
-      ``base_error``, ``index_order``.
-
-    Every chunk of points is written (and the file closed) as soon as it is evaluated; a rerun
-    with the same arguments evaluates only the points not written yet. A measurement of that name
-    with other settings, coordinates, model weights or directions raises :class:`StoreError`
-    unless ``overwrite=True`` (which replaces it).
-
-    Returns:
-        The complete result (as :func:`read_surface` gives it).
-    """
-    from landscape.store import Study, param_hash, resumable_array
-    from landscape.store._schema import MEASUREMENTS
-    from landscape.store.study import read_attrs, write_attrs
-
-    ndim = 1 if ys is None else 2
-    axes = {"x": check_coords("xs", xs)}
-    if ys is not None:
-        axes["y"] = check_coords("ys", ys)
-    job = _plane(model, loss_fn, data, ndim, directions, seed=seed, norm=norm, biasbn=biasbn,
-                 params=params, bn=bn, bn_batches=bn_batches, chunk_size=chunk_size,
-                 memory_budget=memory_budget, batched=batched)
-    settings = {**job.settings(), **job.dirs.settings(),
-                "kind": f"surface_{ndim}d", "param_hash": param_hash(model)}
-    with Study(path, "a") as study:
-        group = study.run(run).require_group(MEASUREMENTS)
-        if name in group:
-            meas = group[name]
-            old = {k: v for k, v in read_attrs(meas).items() if k in settings}
-            same_axes = all(a in meas and np.array_equal(meas[a][()], v)
-                            for a, v in axes.items()) and ("y" in meas) == (ndim == 2)
-            same_dirs = "directions" in meas and "x" in meas["directions"] and \
-                same_directions(read_directions(meas["directions"]), job.dirs)
-            if old != settings or not same_axes or not same_dirs:
-                if not overwrite:
-                    diff = sorted(k for k in settings if old.get(k) != settings[k])
-                    what = diff or ("coordinates" if not same_axes else "directions")
-                    raise StoreError(f"{group.name}/{name} holds a surface with other "
-                                     f"{what}; use another name or overwrite=True")
-                del group[name]
-        meas = group.require_group(name)
-        write_attrs(meas, {**settings, "index_order": INDEX_ORDER})
-        write_directions(meas.require_group("directions"), job.dirs)
-        for key in ("loss", "error"):
-            resumable_array(meas, key, axes)
-        pending = [tuple(int(i) for i in ix) for ix in np.argwhere(~meas["loss.computed"][()])]
-    if pending:
-        base, base_err = job.base()
-        with Study(path, "a") as study:
-            write_attrs(study.run(run)[MEASUREMENTS][name], {"base": base,
-                                                             "base_error": base_err})
-    coords_of = [axes[a] for a in axes]
-    with tqdm(total=len(pending), desc=f"surface {name}", disable=not progress,
-              leave=False) as bar:
-        for start in range(0, len(pending), job.grid.chunk):
-            idx = pending[start: start + job.grid.chunk]
-            coeffs = np.array([[coords_of[k][i[k]] for k in range(ndim)] for i in idx])
-            loss, err = job.evaluate(coeffs, bar)
-            with Study(path, "a") as study:
-                meas = study.run(run)[MEASUREMENTS][name]
-                la = resumable_array(meas, "loss", axes, flush=False)
-                ea = resumable_array(meas, "error", axes, flush=False)
-                for j, i in enumerate(idx):
-                    ea[i] = err[j]
-                    la[i] = loss[j]
-    return read_surface(path, run, name)
-
-
-def read_surface(path: str | os.PathLike[str], run: str, name: str
-                 ) -> Surface1DResult | Surface2DResult:
-    """Read a surface written by :func:`surface_to_study` (NaN where not computed yet)."""
-    from landscape._measure import stored_measurement
-    from landscape.store import Study
-    from landscape.store.study import read_attrs
-
-    with Study(path, "r") as study:
-        meas = stored_measurement(study, run, name)
-        attrs = read_attrs(meas)
-        kind = attrs.get("kind")
-        if kind not in ("surface_1d", "surface_2d"):
-            raise StoreError(f"{meas.name} is not a surface")
-        arrays = {k: meas[k][()] for k in ("x", "y", "loss", "error") if k in meas}
-        evr = read_directions(meas["directions"]).explained_variance_ratio
-    common = {"loss": arrays["loss"], "error": arrays["error"],
-              "base": float(attrs.get("base", math.nan)),
-              "base_error": float(attrs.get("base_error", math.nan)),
-              "kind": str(attrs["direction_kind"]), "norm": str(attrs["norm"]),
-              "biasbn": str(attrs["biasbn"]), "bn": str(attrs["bn"]),
-              "seed": int(attrs["direction_seed"]), "num_data": int(attrs["num_data"])}
-    if kind == "surface_1d":
-        return Surface1DResult(alphas=arrays["x"], **common)
-    return Surface2DResult(xs=arrays["x"], ys=arrays["y"], explained_variance_ratio=evr,
-                           **common)
-
-
-def read_surface_directions(path: str | os.PathLike[str], run: str, name: str) -> Directions:
-    """The directions of surface ``name`` (to compute more surfaces with the same ones)."""
-    from landscape.store import Study
-    from landscape.store._schema import MEASUREMENTS
-
-    with Study(path, "r") as study:
-        runs = study.run(run)
-        if MEASUREMENTS not in runs or name not in runs[MEASUREMENTS] \
-                or "directions" not in runs[MEASUREMENTS][name]:
-            raise StoreError(f"run {run!r} of {path} has no surface {name!r} with directions")
-        return read_directions(runs[MEASUREMENTS][name]["directions"])
