@@ -28,7 +28,13 @@ from torch import nn
 
 from landscape._seeding import seeded_torch_global
 from landscape.errors import ConfigError
-from landscape.models._config import build_from_config, model_config, record_config
+from landscape.models._config import (
+    build_from_config,
+    model_config,
+    record_config,
+    register_model,
+    registry_name,
+)
 from landscape.models.cnn import LeNet
 from landscape.models.mlp import MLP
 from landscape.models.resnet import CifarResNet, ResNet18
@@ -100,4 +106,5 @@ def build(name: str, input_shape: tuple[int, ...], num_classes: int, *, seed: in
 
 
 __all__ = ["MLP", "MODELS", "VGG", "CifarResNet", "LeNet", "ResNet18", "ViT", "WideResNet",
-           "build", "build_from_config", "model_config", "record_config"]
+           "build", "build_from_config", "model_config", "record_config", "register_model",
+           "registry_name"]

@@ -28,7 +28,7 @@ from landscape.store.reader import (
     read_history,
     run_attrs,
 )
-from landscape.store.results import StorableResult, load_result, save_result
+from landscape.store.results import StorableResult, load_result, register_result, save_result
 from landscape.store.study import Study, decode_attr, read_attrs, write_attrs
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "read_group_attrs",
     "read_history",
     "read_state",
+    "register_result",
     "resumable_array",
     "run_attrs",
     "save_result",

@@ -125,7 +125,8 @@ def _instantiate(model: ModelSource, attrs: dict[str, Any], path: Any, run: str)
     if kwargs is None:
         raise StoreError(f"run {run!r} in {path} stores a {attrs.get('model_class')} without "
                          "constructor arguments; pass model=... to load_model")
-    return build_from_config({"class": attrs["model_class"], "kwargs": kwargs})
+    return build_from_config({"name": attrs.get("model_name"),
+                              "class": attrs.get("model_class", ""), "kwargs": kwargs})
 
 
 def _trajectory_state(group: h5py.Group, epoch: int) -> tuple[dict[str, torch.Tensor], None]:

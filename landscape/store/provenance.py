@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from landscape.models import model_config
+from landscape.models import model_config, registry_name
 
 
 def now_iso() -> str:
@@ -74,6 +74,7 @@ def model_provenance(model: nn.Module) -> dict[str, Any]:
     cls = type(model)
     return {
         "model_class": f"{cls.__module__}.{cls.__qualname__}",
+        "model_name": registry_name(cls) or "",
         "model_kwargs": json.dumps(cfg["kwargs"] if cfg else None, sort_keys=True),
         "num_params": int(sum(p.numel() for p in params)),
         "num_trainable_params": int(sum(p.numel() for p in params if p.requires_grad)),

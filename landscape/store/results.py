@@ -7,7 +7,10 @@ A result class (a frozen dataclass of arrays and settings) implements::
     def from_arrays(cls, arrays, attrs) -> Self
 
 and :func:`save_result` writes its arrays as datasets and its settings as attributes, with the
-class path recorded so :func:`load_result` can rebuild it.
+class path recorded so :func:`load_result` can rebuild it. The recorded path only *names* a class:
+:func:`load_result` accepts a class defined in one of the toolkit's result modules
+(:data:`RESULT_MODULES`) or one registered with :func:`register_result`, and refuses any other, so a
+study file never chooses the code that reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,64 @@ from landscape.store.provenance import now_iso
 from landscape.store.study import read_attrs, write_attrs
 
 _CLASS_ATTR = "result_class"
+
+#: The toolkit's modules that define storable results; a recorded class path is imported only
+#: when its module is one of these.
+RESULT_MODULES = frozenset({
+    "landscape.flatness.width", "landscape.flatness.surfaces", "landscape.flatness.local_energy",
+    "landscape.flatness.local_entropy", "landscape.flatness.sharpness", "landscape.hessian.trace",
+    "landscape.hessian.density", "landscape.hessian.eigen", "landscape.shallow.enumeration",
+    "landscape.shallow.results", "landscape.shallow.bp", "landscape.shallow.local_energy",
+    "landscape.compare.registry",
+})
+
+#: Result classes registered by users with :func:`register_result` (class path → class).
+_REGISTERED: dict[str, type] = {}
+
+
+def _path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_result(cls: type) -> type:
+    """Let :func:`load_result` rebuild results of ``cls`` (a class of your own with
+    ``to_arrays``/``from_arrays``) from the class path stored with them; usable as a decorator.
+
+    Example:
+        >>> class Mine:
+        ...     def to_arrays(self): return {}, {}
+        ...     @classmethod
+        ...     def from_arrays(cls, arrays, attrs): return cls()
+        >>> register_result(Mine) is Mine
+        True
+    """
+    if not hasattr(cls, "from_arrays"):
+        raise StoreError(f"{_path(cls)} has no from_arrays; it cannot be read back")
+    _REGISTERED[_path(cls)] = cls
+    return cls
+
+
+def result_class(path: str, where: str = "") -> type:
+    """The result class named ``path`` (see :func:`register_result`), without importing anything
+    outside :data:`RESULT_MODULES`.
+
+    Raises:
+        StoreError: the path names no registered or toolkit result class.
+    """
+    if path in _REGISTERED:
+        return _REGISTERED[path]
+    module, _, qualname = str(path).rpartition(".")
+    cls = None
+    if module in RESULT_MODULES:
+        try:
+            cls = getattr(importlib.import_module(module), qualname, None)
+        except ImportError:
+            cls = None
+    if not isinstance(cls, type) or cls.__module__ != module or not hasattr(cls, "from_arrays"):
+        raise StoreError(f"{where}: the stored result class {path!r} is neither one of "
+                         "landscape's results nor registered with "
+                         "landscape.store.register_result; a study file never chooses code")
+    return cls
 
 
 @runtime_checkable
@@ -54,12 +115,7 @@ def load_result(group: h5py.Group, cls: type | None = None) -> Any:
     """Rebuild a result written by :func:`save_result` (class from the file unless given)."""
     attrs = read_attrs(group)
     if cls is None:
-        path = attrs.get(_CLASS_ATTR, "")
-        module, _, qualname = str(path).rpartition(".")
-        try:
-            cls = getattr(importlib.import_module(module), qualname)
-        except (ImportError, AttributeError, ValueError) as err:
-            raise StoreError(f"{group.name}: cannot import result class {path!r}") from err
+        cls = result_class(str(attrs.get(_CLASS_ATTR, "")), group.name)
     arrays = {k: np.array(v[()]) for k, v in group.items() if isinstance(v, h5py.Dataset)}
     settings = {k: v for k, v in attrs.items() if k not in (_CLASS_ATTR, "created")}
     return cls.from_arrays(arrays, settings)

@@ -54,7 +54,7 @@ def test_bad_model_arguments() -> None:
         MLP(4, 2, activation="swishy")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="dropout"):
         MLP(4, 2, dropout=1.5)
-    with pytest.raises(ConfigError, match="cannot import"):
+    with pytest.raises(ConfigError, match="not a registered model"):
         build_from_config({"class": "nowhere.Model", "kwargs": {}})
 
 

@@ -16,11 +16,13 @@ from landscape.store import (
     load_result,
     read_arrays,
     read_group_attrs,
+    register_result,
     run_attrs,
     save_result,
 )
 
 
+@register_result  # a user's result class is read back once registered
 @dataclass(frozen=True)
 class Curve:
     sigmas: np.ndarray
