@@ -1,146 +1,33 @@
 """The common machinery of the curvature operators (private).
 
-:class:`CurvatureOperator` holds the model, the loss and the data, selects the parameters, checks
-determinism, validates vectors, counts products, and owns the **one loop over batches**
-(:meth:`CurvatureOperator._sum_over_batches`). Subclasses only say how to multiply one batch's
-curvature by a block of tangents. A data-parallel version wraps that one loop with an all-reduce
-of the weighted sum and of the sample count; nothing else changes.
+:class:`CurvatureOperator` holds the model, the forward, the loss and the data, selects the
+parameters, checks determinism, validates vectors, counts products, and owns the **one loop over
+batches** (:meth:`CurvatureOperator._sum_over_batches`). Subclasses only say how to multiply one
+batch's curvature by a block of tangents. A data-parallel version wraps that one loop with an
+all-reduce of the weighted sum and of the sample count; nothing else changes.
 
-:class:`MatrixOperator` wraps an explicit symmetric matrix in the same interface, so every
-estimator in :mod:`landscape.hessian` can be run (and tested) on a dense matrix.
+The operator interface (:class:`LinearOperator`, :class:`MatrixOperator`) lives in
+:mod:`landscape.hessian._linear` and block vector-Jacobian products (:func:`grad_block`) in
+:mod:`landscape.hessian._grad`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import nn
 
 from landscape.errors import ConfigError, NonDeterministicError
+from landscape.forward import Forward, batch_size, resolve_forward
 from landscape.hessian import _checks, _data
 from landscape.hessian._data import Batch, ParamSelection
+from landscape.hessian._grad import grad_block
+from landscape.hessian._linear import LinearOperator, MatrixOperator, as_operator
 
 LossFn = Callable[[Any, Any], torch.Tensor]
-
-
-@runtime_checkable
-class LinearOperator(Protocol):
-    """What the estimators need: a symmetric ``P × P`` operator applied to ``[P]`` or ``[P, k]``."""
-
-    @property
-    def shape(self) -> tuple[int, int]: ...
-
-    @property
-    def dtype(self) -> torch.dtype: ...
-
-    @property
-    def device(self) -> torch.device: ...
-
-    def __matmul__(self, v: torch.Tensor) -> torch.Tensor: ...
-
-
-class MatrixOperator:
-    """An explicit symmetric matrix behind the operator interface (tests, small problems).
-
-    Args:
-        matrix: a square ``[P, P]`` tensor; it is used as given (symmetry is the caller's
-            promise, as for any operator passed to the estimators).
-
-    Example:
-        >>> A = MatrixOperator(torch.diag(torch.tensor([1.0, 2.0])))
-        >>> (A @ torch.ones(2)).tolist(), A.num_matvecs
-        ([1.0, 2.0], 1)
-    """
-
-    def __init__(self, matrix: torch.Tensor) -> None:
-        if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 \
-                or matrix.shape[0] != matrix.shape[1]:
-            raise ConfigError("MatrixOperator needs a square 2-D tensor")
-        self.matrix = matrix
-        self.num_matvecs = 0
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(P, P)``."""
-        return (int(self.matrix.shape[0]), int(self.matrix.shape[1]))
-
-    @property
-    def num_params(self) -> int:
-        """``P``, the side of the matrix."""
-        return int(self.matrix.shape[0])
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The matrix's dtype."""
-        return self.matrix.dtype
-
-    @property
-    def device(self) -> torch.device:
-        """The matrix's device."""
-        return self.matrix.device
-
-    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
-        block, single = _checks.check_vectors(v, self.num_params, self.dtype, self.device)
-        self.num_matvecs += block.shape[1]
-        out = self.matrix @ block
-        return out[:, 0] if single else out
-
-
-def as_operator(A: LinearOperator | torch.Tensor) -> LinearOperator:
-    """``A`` itself if it is an operator, a :class:`MatrixOperator` if it is a square tensor."""
-    if isinstance(A, torch.Tensor):
-        return MatrixOperator(A)
-    if not isinstance(A, LinearOperator) or len(A.shape) != 2 or A.shape[0] != A.shape[1]:
-        raise ConfigError(f"expected a square operator (shape, dtype, device, @) or a square "
-                          f"tensor, got {type(A).__name__}")
-    return A
-
-
-def grad_block(outputs: Sequence[torch.Tensor | None], inputs: Sequence[torch.Tensor],
-               grad_outputs: Sequence[torch.Tensor], k: int, *, retain_graph: bool,
-               create_graph: bool = False, batched: bool = True) -> list[torch.Tensor]:
-    """Vector-Jacobian products of ``outputs`` w.r.t. ``inputs`` for ``k`` cotangents at once.
-
-    ``grad_outputs[i]`` has shape ``[k, *outputs[i].shape]``; the result has one ``[k, *shape]``
-    tensor per input. Outputs that are ``None`` or do not depend on the graph contribute zero,
-    inputs that are not reached get zeros. With ``k > 1`` and ``batched``, the backward pass is
-    vmapped over the cotangents (``is_grads_batched``: the graph is traversed once for the whole
-    block); otherwise, or if an operation has no batching rule, the same graph is traversed once
-    per column (the forward pass and the first-order graph are still shared).
-    """
-    pairs = [(o, g) for o, g in zip(outputs, grad_outputs)
-             if o is not None and o.requires_grad]
-    if not pairs:
-        return [torch.zeros(k, *x.shape, dtype=x.dtype, device=x.device) for x in inputs]
-    outs = [o for o, _ in pairs]
-    cots = [g for _, g in pairs]
-    result: Sequence[torch.Tensor | None]
-    if k == 1:
-        res = torch.autograd.grad(outs, inputs, [c[0] for c in cots], retain_graph=retain_graph,
-                                  create_graph=create_graph, allow_unused=True)
-        result = [None if r is None else r.unsqueeze(0) for r in res]
-    else:
-        result = None
-        if batched:
-            try:
-                result = torch.autograd.grad(outs, inputs, cots, retain_graph=True,
-                                             create_graph=create_graph, allow_unused=True,
-                                             is_grads_batched=True)
-            except (RuntimeError, NotImplementedError) as exc:  # no batching rule for some op
-                warnings.warn(f"batched backward failed ({exc}); multiplying column by column",
-                              RuntimeWarning, stacklevel=3)
-        if result is None:
-            cols = [torch.autograd.grad(outs, inputs, [c[j] for c in cots], retain_graph=True,
-                                        create_graph=create_graph, allow_unused=True)
-                    for j in range(k)]
-            result = [None if cols[0][i] is None else torch.stack([c[i] for c in cols])
-                      for i in range(len(inputs))]
-    return [torch.zeros(k, *x.shape, dtype=x.dtype, device=x.device) if r is None else r
-            for r, x in zip(result, inputs)]
 
 
 class CurvatureOperator:
@@ -153,13 +40,16 @@ class CurvatureOperator:
                    = \\sum_b \\frac{n_b}{N}\\, L_b(\\theta),
 
     where ``L_b`` is the mean loss of batch ``b`` (``loss_fn`` must return that batch mean) and
-    ``n_b`` its size, so a ragged last batch is weighted exactly. Subclasses implement
-    :meth:`_batch_product` (and optionally the cached variant).
+    ``n_b`` its sample count ``len(targets)`` (:func:`landscape.forward.batch_size`), so a ragged
+    last batch is weighted exactly and a token-level forward weights by tokens. A batch becomes
+    ``(outputs, targets) = forward(model, batch)`` and its loss ``loss_fn(outputs, targets)``.
+    Subclasses implement :meth:`_batch_product` (and optionally the cached variant).
 
     Attributes:
         model: the network (not copied; its current parameters define the operator).
-        loss_fn: ``loss_fn(model(x), y)`` → scalar batch-mean loss.
+        loss_fn: ``loss_fn(outputs, targets)`` → scalar batch-mean loss.
         data: one batch or a re-iterable of batches.
+        forward: ``forward(model, batch) -> (outputs, targets)`` (:mod:`landscape.forward`).
         param_names: names of the selected parameters, in model order.
         num_matvecs: number of operator-vector products so far (a block ``[P, k]`` counts ``k``).
         method: the product method in use (``"cached"``, ``"double_backprop"``, ...).
@@ -169,15 +59,16 @@ class CurvatureOperator:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
                  params: ParamSelection = None, check_deterministic: bool = True,
-                 method: str = "auto") -> None:
+                 method: str = "auto", forward: Forward | str | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
-            raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
+            raise ConfigError("loss_fn must be callable as loss_fn(outputs, targets)")
         _data.check_reiterable(data)
         self.model = model
         self.loss_fn = loss_fn
         self.data = data
+        self.forward = resolve_forward(forward)
         self.param_names, self._params = _data.select_parameters(model, params)
         self._shapes = [p.shape for p in self._params]
         self._numels = [p.numel() for p in self._params]
@@ -220,7 +111,7 @@ class CurvatureOperator:
     def num_data(self) -> int:
         """``N``, the number of samples (counted on the first pass over the data)."""
         if self._num_data is None:
-            self._num_data = sum(b.n for b in self._batches())
+            self._num_data = sum(self._count(b) for b in self._batches())
         return self._num_data
 
     def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
@@ -264,12 +155,12 @@ class CurvatureOperator:
 
     # ------------------------------------------------------------------ subclass hooks
     def _batch_product(self, batch: Batch, tangents: list[torch.Tensor], k: int
-                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Curvature of batch ``b``'s mean loss times the tangents; returns (products, loss)."""
+                       ) -> tuple[list[torch.Tensor], torch.Tensor, int]:
+        """Curvature of batch ``b``'s mean loss times the tangents: (products, loss, ``n_b``)."""
         raise NotImplementedError
 
-    def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor]:
-        """Build and return the reusable graph of one batch, and its loss."""
+    def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor, int]:
+        """Build the reusable graph of one batch: (graph, loss, ``n_b``)."""
         raise NotImplementedError
 
     def _cached_product(self, state: Any, tangents: list[torch.Tensor], k: int
@@ -286,10 +177,28 @@ class CurvatureOperator:
         return self._auto_method() if method == "auto" else method
 
     def _batches(self) -> Iterator[Batch]:
-        return _data.iterate(self.data, self.device, self.dtype)
+        return _data.iterate(self.data, self.device, self.dtype, self.forward)
 
-    def _loss(self, batch: Batch) -> torch.Tensor:
-        return _checks.check_scalar_loss(self.loss_fn(self.model(batch.x), batch.y))
+    def _outputs(self, batch: Batch, model: nn.Module | None = None
+                 ) -> tuple[Any, Any, int]:
+        """``(outputs, targets, n_b)`` of one batch under the forward."""
+        outputs, targets = self.forward(self.model if model is None else model, batch.data)
+        n = batch_size(targets)
+        if n == 0:
+            raise ConfigError("a batch has no samples (its targets are empty)")
+        return outputs, targets, n
+
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        """The batch-mean loss and the sample count of one batch."""
+        outputs, targets, n = self._outputs(batch)
+        return _checks.check_scalar_loss(self.loss_fn(outputs, targets)), n
+
+    def _count(self, batch: Batch) -> int:
+        """``n_b``, from the batch itself under the default forward, else by a no-grad forward."""
+        if batch.n is not None:
+            return batch.n
+        with torch.no_grad():
+            return self._outputs(batch)[2]
 
     def _validate(self) -> None:
         """Construction-time checks: a first batch exists, its loss is a finite scalar, and (with
@@ -301,11 +210,11 @@ class CurvatureOperator:
         if first is None:
             raise ConfigError("data yields no batch")
         with torch.no_grad():
-            loss1 = self._loss(first)
+            loss1 = self._loss(first)[0]
             _checks.check_finite_losses([loss1])
             if not self.check_deterministic:
                 return
-            loss2 = self._loss(first)
+            loss2 = self._loss(first)[0]
         tol = 1e3 * torch.finfo(loss1.dtype).eps if loss1.is_floating_point() else 0.0
         if not torch.allclose(loss1, loss2, rtol=tol, atol=0.0):
             findings.append(f"two forward passes on the same batch gave losses {float(loss1)} "
@@ -376,29 +285,29 @@ class CurvatureOperator:
             if self._cache is None or self._cache_version != self._param_version():
                 self._build_all_caches()
             assert self._cache is not None
-            items: Iterator[tuple[Any, int]] = iter(self._cache)
             parts = self._sum_over_batches(
-                items, lambda state: (self._cached_product(state, tangents, k), None))
+                iter(self._cache),
+                lambda item: (self._cached_product(item[0], tangents, k), None, item[1]))
         else:
             parts = self._sum_over_batches(
-                ((b, b.n) for b in self._checked_batches()),
-                lambda b: self._batch_product(b, tangents, k))
+                self._checked_batches(), lambda b: self._batch_product(b, tangents, k))
         return self._join(parts, k)
 
-    def _sum_over_batches(self, items: Iterator[tuple[Any, int]],
+    def _sum_over_batches(self, items: Iterator[Any],
                           per_batch: Callable[[Any], tuple[list[torch.Tensor],
-                                                           torch.Tensor | None]]
+                                                           torch.Tensor | None, int]]
                           ) -> list[torch.Tensor]:
         """The one loop over the data: ``Σ_b n_b·product_b / Σ_b n_b``.
 
-        ``items`` yields ``(batch or cached state, n_b)``. This is the only place where batch
-        results are combined; a data-parallel operator all-reduces ``total`` and ``count`` here.
+        ``items`` yields batches or cached states; ``per_batch`` returns the batch's products,
+        its loss (or ``None``) and ``n_b``. This is the only place where batch results are
+        combined; a data-parallel operator all-reduces ``total`` and ``count`` here.
         """
         total: list[torch.Tensor] | None = None
         count = 0
         losses: list[torch.Tensor] = []
-        for item, n in items:
-            parts, loss = per_batch(item)
+        for item in items:
+            parts, loss, n = per_batch(item)
             if loss is not None:
                 losses.append(loss)
             if total is None:
@@ -436,8 +345,8 @@ class CurvatureOperator:
         cache: list[tuple[Any, int]] = []
         losses = []
         for b in self._batches():
-            state, loss = self._build_cache(b)
-            cache.append((state, b.n))
+            state, loss, n = self._build_cache(b)
+            cache.append((state, n))
             losses.append(loss)
         _checks.check_finite_losses(losses)
         self._cache = cache
@@ -447,3 +356,7 @@ class CurvatureOperator:
         """Free the cached graph (``method="cached"``); the next product rebuilds it."""
         self._cache = None
         self._cache_version = None
+
+
+__all__ = ["CurvatureOperator", "LinearOperator", "LossFn", "MatrixOperator", "as_operator",
+           "grad_block"]

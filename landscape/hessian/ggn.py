@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from landscape.errors import ConfigError
+from landscape.forward import Forward
 from landscape.hessian._checks import check_scalar_loss
 from landscape.hessian._data import Batch, ParamSelection
 from landscape.hessian._operator import CurvatureOperator, LossFn, grad_block
@@ -37,12 +38,14 @@ class GGNOperator(CurvatureOperator):
     :class:`~landscape.hessian.HessianOperator`.
 
     Args:
-        model: the network; must return one output tensor.
-        loss_fn: ``loss_fn(output, y)`` → scalar batch-mean loss.
-        data: one batch ``(x, y, ...)`` or a re-iterable of batches.
+        model: the network; the forward must return one output tensor.
+        loss_fn: ``loss_fn(outputs, targets)`` → scalar batch-mean loss.
+        data: one batch or a re-iterable of batches.
         params: parameter block (see :class:`~landscape.hessian.HessianOperator`).
         check_deterministic: see :class:`~landscape.hessian.HessianOperator`.
         method: see :data:`GgnMethod`.
+        forward: ``forward(model, batch) -> (outputs, targets)`` or a registered name
+            (:mod:`landscape.forward`); ``n_b = len(targets)``.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
@@ -57,21 +60,22 @@ class GGNOperator(CurvatureOperator):
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
                  params: ParamSelection = None, check_deterministic: bool = True,
-                 method: GgnMethod = "auto") -> None:
+                 method: GgnMethod = "auto", forward: Forward | str | None = None) -> None:
         super().__init__(model, loss_fn, data, params=params,
-                         check_deterministic=check_deterministic, method=method)
+                         check_deterministic=check_deterministic, method=method,
+                         forward=forward)
 
-    def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor]:
-        out = self.model(batch.x)
+    def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor, int]:
+        out, targets, n = self._outputs(batch)
         if not isinstance(out, torch.Tensor):
-            raise ConfigError(f"GGNOperator needs a model that returns one tensor, got "
-                              f"{type(out).__name__}")
+            raise ConfigError(f"GGNOperator needs a forward that returns one output tensor, "
+                              f"got {type(out).__name__}")
         z = out.detach().requires_grad_(True)
-        loss = check_scalar_loss(self.loss_fn(z, batch.y))
+        loss = check_scalar_loss(self.loss_fn(z, targets))
         (gz,) = torch.autograd.grad(loss, z, create_graph=True)
         u = torch.zeros_like(out, requires_grad=True)
         jtu = torch.autograd.grad(out, self._params, u, create_graph=True, allow_unused=True)
-        return (out, z, gz, u, jtu), loss.detach()
+        return (out, z, gz, u, jtu), loss.detach(), n
 
     def _cached_product(self, state: Any, tangents: list[torch.Tensor], k: int,
                         retain: bool = True) -> list[torch.Tensor]:
@@ -84,6 +88,6 @@ class GGNOperator(CurvatureOperator):
                           batched=self._batched)
 
     def _batch_product(self, batch: Batch, tangents: list[torch.Tensor], k: int
-                       ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        state, loss = self._build_cache(batch)
-        return self._cached_product(state, tangents, k, retain=False), loss
+                       ) -> tuple[list[torch.Tensor], torch.Tensor, int]:
+        state, loss, n = self._build_cache(batch)
+        return self._cached_product(state, tangents, k, retain=False), loss, n
