@@ -4,7 +4,9 @@ Operators (matrix-free, ``H @ v`` / ``H @ V``):
     :class:`HessianOperator`, :class:`GGNOperator` (curvature of the mean loss over a data set),
     :class:`MatrixOperator` (an explicit matrix behind the same interface).
 Estimators (work on any operator or square tensor):
-    :func:`eigenvalues` → :class:`EigenResult`; :func:`trace` → :class:`TraceResult`;
+    :func:`eigenvalues` → :class:`EigenResult`; :func:`trace` → :class:`TraceResult`
+    (Hutchinson, Hutch++, XTrace); :func:`diagonal` → :class:`DiagonalResult` (Hutchinson,
+    XDiag; ``.per_block()`` → :class:`BlockTraces`, the trace of every parameter or layer);
     :func:`spectral_density` → :class:`SpectralDensityResult` (→ :class:`SmoothedDensity`).
 Kernels: :mod:`landscape.hessian.lanczos`.
 
@@ -30,6 +32,13 @@ from landscape.hessian.density import (
     SpectralDensityResult,
     spectral_density,
 )
+from landscape.hessian.diagonal import (
+    BlockLevel,
+    BlockTraces,
+    DiagonalMethod,
+    DiagonalResult,
+    diagonal,
+)
 from landscape.hessian.eigen import EigenResult, ResidualKind, eigenvalues
 from landscape.hessian.ggn import GgnMethod, GGNOperator
 from landscape.hessian.hessian_operator import HessianOperator, HvpMethod
@@ -37,8 +46,12 @@ from landscape.hessian.lanczos import Reorth, Which
 from landscape.hessian.trace import Distribution, TraceMethod, TraceResult, trace
 
 __all__ = [
+    "BlockLevel",
+    "BlockTraces",
     # operators
     "CurvatureOperator",
+    "DiagonalMethod",
+    "DiagonalResult",
     # option types
     "Distribution",
     # estimators and their results
@@ -58,6 +71,7 @@ __all__ = [
     "TraceMethod",
     "TraceResult",
     "Which",
+    "diagonal",
     "eigenvalues",
     "spectral_density",
     "trace",

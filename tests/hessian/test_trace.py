@@ -1,4 +1,4 @@
-"""Hutchinson and Hutch++ trace estimators."""
+"""Hutchinson and Hutch++ trace estimators (XTrace: ``test_trace_xtrace.py``)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_gaussian_probes_and_bad_arguments() -> None:
     with pytest.raises(ConfigError):
         trace(A, 0)
     with pytest.raises(ConfigError):
-        trace(A, 10, method="xtrace")  # type: ignore[arg-type]
+        trace(A, 10, method="xdiag")  # type: ignore[arg-type]
 
 
 def test_round_trip_through_arrays() -> None:
