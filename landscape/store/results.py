@@ -33,7 +33,8 @@ _CLASS_ATTR = "result_class"
 RESULT_MODULES = frozenset({
     "landscape.flatness.width", "landscape.flatness.surfaces", "landscape.flatness.local_energy",
     "landscape.flatness.local_entropy", "landscape.flatness.sharpness", "landscape.hessian.trace",
-    "landscape.hessian.density", "landscape.hessian.eigen", "landscape.shallow.enumeration",
+    "landscape.hessian.diagonal", "landscape.hessian.density", "landscape.hessian.eigen",
+    "landscape.shallow.enumeration",
     "landscape.shallow.results", "landscape.shallow.bp", "landscape.shallow.local_energy",
     "landscape.compare.registry",
 })

@@ -144,3 +144,16 @@ def test_docstring_examples() -> None:
         mod = importlib.import_module(name)
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.attempted > 0 and result.failed == 0
+
+
+def test_stored_in_a_study_file(tmp_path) -> None:
+    from landscape.store import Study
+    from landscape.store.results import load_result, save_result
+
+    r = diagonal(decaying(n=30), 10, method="xdiag", blocks={"w": 20, "b": 10}, seed=2)
+    with Study(tmp_path / "s.h5", "a") as study:
+        save_result(study.create_run("r", {}).require_group("measurements"), "diag", r)
+    with Study(tmp_path / "s.h5") as study:
+        back = load_result(study.file["runs/r/measurements/diag"])
+    assert isinstance(back, DiagonalResult) and back.names == ("w", "b")
+    np.testing.assert_array_equal(back.per_block().estimate, r.per_block().estimate)
