@@ -21,6 +21,7 @@ from torch import nn
 
 from landscape.data import LabelledDataset, subset
 from landscape.errors import ConfigError, StoreError
+from landscape.forward import Forward, default_forward, get_forward
 from landscape.objectives import LossObjective, get
 from landscape.store import Study, load_model, load_run_data, run_attrs, write_array, write_attrs
 from landscape.store import _schema as S
@@ -37,6 +38,7 @@ class Setup:
     loss_fn: LossFn
     loss_name: str
     attrs: dict[str, Any]
+    forward: Forward = default_forward
 
     def describe(self) -> dict[str, Any]:
         """Provenance recorded with every result of this measurement."""
@@ -71,7 +73,8 @@ def prepare(path: str | os.PathLike[str], run: str, *, split: str = "train",
     if num_samples is not None and num_samples < len(data):
         data = subset(data, num_samples, seed=seed)
     loss_fn, loss_name = training_loss(attrs)
-    return Setup(model, data, loss_fn, loss_name, attrs)
+    forward = get_forward(str(attrs.get("forward") or "default"))  # by registry name only
+    return Setup(model, data, loss_fn, loss_name, attrs, forward)
 
 
 def batches(data: LabelledDataset, model: nn.Module,

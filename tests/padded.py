@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from landscape.models import record_config
+
 
 class Tagger(nn.Module):
     """Tags every token of a padded sequence: ``tanh(W x_t + masked mean context) → logits``.
@@ -19,6 +21,7 @@ class Tagger(nn.Module):
         self.inp = nn.Linear(dim, hidden)
         self.ctx = nn.Linear(hidden, hidden, bias=False)
         self.out = nn.Linear(hidden, classes)
+        record_config(self, dim=dim, hidden=hidden, classes=classes)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = torch.tanh(self.inp(x))

@@ -9,9 +9,10 @@ scale: ``h · rms(v) = c · ε^{1/3} · max(rms(θ), ε^{1/3})`` where ``ε`` is
 the parameters' dtype, so every parameter moves by about ``c ε^{1/3}`` of a typical parameter
 (float64: 1.8e-6, float32: 1.5e-3, bfloat16: 0.06). ``c = 0.3`` had the smallest error among
 0.03, 0.1, 0.3, 1, 3 on the padded-sequence tagger of the tests, in float32 (1e-5 against the
-exact Hessian, 4e-4 with ``c = 1``) and bfloat16 (0.05-0.07; 0.07-0.3 with ``c = 1``). The perturbed points are formed and the gradients
-are differenced in float32 or wider (:func:`compute_dtype`), so a bfloat16 model loses only what
-its own forward and backward passes round. Two gradients per column and batch and no second
+exact Hessian, 4e-4 with ``c = 1``) and bfloat16 (0.05-0.07; 0.07-0.3 with ``c = 1``).
+The perturbed points are formed and the gradients are differenced in float32 or wider
+(:func:`compute_dtype`), so a bfloat16 model loses only what its own forward and backward
+passes round. Two gradients per column and batch and no second
 derivative: it works for any model whose loss has a gradient (fused attention kernels without
 double backward, ``once_differentiable`` functions).
 """
@@ -32,7 +33,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def step_size(params: list[torch.Tensor], direction: list[torch.Tensor]) -> float:
-    """``h`` for the direction ``v``: ``c ε^{1/3} · max(rms(θ), ε^{1/3}) / rms(v)`` (0 if ``v = 0``).
+    """``h`` for the direction ``v``: ``c ε^{1/3} max(rms(θ), ε^{1/3}) / rms(v)``, 0 if ``v = 0``.
 
     ``ε`` is the machine epsilon of the parameters' dtype; norms are taken in float64.
     """

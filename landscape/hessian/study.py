@@ -88,7 +88,7 @@ def measure_spectrum(path: str | os.PathLike[str], run: str, *, name: str = "hes
                     data_dir=data_dir)
     data = batches(setup.data, setup.model, batch_size)
     op_cls = HessianOperator if curvature == "hessian" else GGNOperator
-    H = op_cls(setup.model, setup.loss_fn, data, params=params)
+    H = op_cls(setup.model, setup.loss_fn, data, params=params, forward=setup.forward)
     common = {"curvature": curvature, "params": params, "seed": seed,
               "num_samples": len(setup.data), "batch_size": batch_size}
     jobs: dict[str, tuple[dict[str, Any], Any]] = {}

@@ -6,18 +6,23 @@ import torch
 from torch import nn
 
 from landscape.data import LabelledDataset
+from landscape.forward import Forward
 from landscape.objectives.base import Objective
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: LabelledDataset, objective: Objective, *,
-             batch_size: int = 512) -> dict[str, float]:
+             batch_size: int = 512, forward: Forward | None = None) -> dict[str, float]:
     """Mean per-sample loss and accuracy of ``model`` on ``data`` in eval mode.
 
     Returns ``loss`` and ``acc`` against the observed labels and ``loss_clean``/``acc_clean``
     against the clean ones (equal when the data carry no label noise). Sums run in float64. The
-    model's train/eval mode is restored afterwards.
+    model's train/eval mode is restored afterwards. With a ``forward`` (structured batches, see
+    :mod:`landscape.forward`), each batch ``(x, y)`` becomes ``(outputs, targets)`` and the
+    means run over all targets (tokens, for a token-level forward).
     """
+    if forward is not None:
+        return _evaluate_forward(model, data, objective, batch_size, forward)
     was_training = model.training
     model.eval()
     param = next(model.parameters(), None)
@@ -43,3 +48,23 @@ def evaluate(model: nn.Module, data: LabelledDataset, objective: Objective, *,
     out = {"loss": float(sums[0] / n), "acc": float(sums[1] / n), "acc_clean": float(sums[3] / n)}
     out["loss_clean"] = float(sums[2] / n) if data.is_noisy else out["loss"]
     return out
+
+
+def _evaluate_forward(model: nn.Module, data: LabelledDataset, objective: Objective,
+                      batch_size: int, forward: Forward) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    sums = torch.zeros(3, dtype=torch.float64)
+    try:
+        for start in range(0, len(data), batch_size):
+            sl = slice(start, start + batch_size)
+            x = data.x[sl].to(device=param.device, dtype=param.dtype)
+            outputs, targets = forward(model, (x, data.y[sl].to(param.device)))
+            sums[0] += objective.evaluation_loss(outputs, targets).double().sum().cpu()
+            sums[1] += (outputs.argmax(dim=-1) == targets).sum().cpu()
+            sums[2] += len(targets)
+    finally:
+        model.train(was_training)
+    loss, acc = float(sums[0] / max(sums[2], 1)), float(sums[1] / max(sums[2], 1))
+    return {"loss": loss, "acc": acc, "loss_clean": loss, "acc_clean": acc}

@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 
 from landscape._seeding import seeded_torch_global, torch_generator
 from landscape.data import LabelledDataset
-from landscape.errors import ConfigError
-from landscape.objectives.base import Batch, Objective, StepContext
+from landscape.errors import ConfigError, NonFiniteError
+from landscape.forward import Forward, batch_size, default_forward, forward_name, resolve_forward
+from landscape.objectives.base import Batch, LossObjective, Objective, StepContext
 from landscape.store import (
     ResumableArray,
     Study,
@@ -159,12 +160,43 @@ def _same(stored: Any, wanted: dict[str, Any]) -> bool:
     return key(stored) == key(wanted)
 
 
+def _check_forward(forward: Forward | str | None, objective: Objective, study: Any
+                   ) -> tuple[Forward | None, str | None]:
+    """The forward (``None`` for the default) and its registry name, checked."""
+    fwd = resolve_forward(forward)
+    if fwd is default_forward:
+        return None, None
+    name = forward_name(fwd)
+    if not isinstance(objective, LossObjective):
+        raise ConfigError(f"forward= needs an objective that is a loss of (outputs, targets); "
+                          f"{objective.name!r} uses more of the batch")
+    if study is not None and name is None:
+        raise ConfigError("a stored run records its forward by name: register it first with "
+                          "landscape.forward.register_forward(name, fn)")
+    return fwd, name
+
+
+def _forward_step(fwd: Forward, objective: Objective, batch: Batch, ctx: StepContext
+                  ) -> tuple[torch.Tensor, int]:
+    """One optimisation step on ``forward(model, (x, y))``; returns the loss and ``n_b``."""
+    ctx.optimizer.zero_grad(set_to_none=True)
+    outputs, targets = fwd(ctx.model, (batch.x, batch.y))
+    loss = objective(outputs, targets)
+    if not torch.isfinite(loss):
+        raise NonFiniteError(f"the {objective.name} loss became {loss.item()} at epoch "
+                             f"{ctx.epoch}, step {ctx.step}")
+    loss.backward()
+    ctx.optimizer.step()
+    return loss.detach(), batch_size(targets)
+
+
 @writes_study("study")
 def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
           test_data: LabelledDataset | None = None, config: TrainConfig | None = None, *,
           study: str | os.PathLike[str] | None = None, run: str | None = None,
           overwrite: bool = False, progress: bool | None = None,
-          callback: EpochCallback | None = None) -> TrainResult:
+          callback: EpochCallback | None = None,
+          forward: Forward | str | None = None) -> TrainResult:
     """Train ``model`` under ``objective`` on ``train_data``; evaluate every epoch.
 
     Args:
@@ -178,6 +210,12 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
         overwrite: delete an existing run of that name first, instead of resuming it.
         progress: show a tqdm bar (default: when stderr is a terminal).
         callback: called as ``callback(epoch, metrics)`` after each epoch is stored.
+        forward: structured batches (:mod:`landscape.forward`): ``forward(model, (x, y))`` →
+            ``(outputs, targets)`` for the rows ``x, y`` of a mini-batch, and the objective (a
+            loss of ``(outputs, targets)``) is its batch mean; training and evaluation means
+            then run over ``len(targets)`` samples (tokens, for a token-level forward). Default:
+            ``(model(x), y)``, exactly as without it. A stored run records the forward's
+            registry name (attribute ``forward``), so register a custom one first.
 
     Returns:
         :class:`TrainResult` with the trained model and the per-epoch history.
@@ -210,8 +248,11 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     if test_data is not None and test_data.input_shape != train_data.input_shape:
         raise ConfigError(f"test inputs {test_data.input_shape} differ from training inputs "
                           f"{train_data.input_shape}")
+    fwd, fwd_name = _check_forward(forward, objective, study)
     optimizer = make_optimizer((p for p in model.parameters() if p.requires_grad), config)
     signature = _signature(model, objective, train_data, test_data, config)
+    if fwd is not None:  # runs with the default forward keep the signature they always had
+        signature["forward"] = fwd_name
     epochs_axis = np.arange(config.epochs + 1)
     history = {m: np.full(config.epochs + 1, np.nan) for m in METRICS}
     start = step = 0
@@ -243,8 +284,10 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                     objective.load_state_dict(_torch_load(read_bytes(res, "objective")))
                     start, resumed_from, step = done + 1, done, int(res.attrs["step"])
             else:
-                group = st.create_run(run, _run_attrs(model, objective, train_data, test_data,
-                                                      config, signature), overwrite=overwrite)
+                group = st.create_run(run, {**_run_attrs(model, objective, train_data, test_data,
+                                                         config, signature),
+                                            "forward": fwd_name or "default"},
+                                      overwrite=overwrite)
                 hist = group.create_group(S.HISTORY)
                 for m in METRICS:
                     resumable_array(hist, m, {"epoch": epochs_axis})
@@ -259,13 +302,15 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     idx_train = train_data.index.to(device)
 
     def measure(epoch: int, running: float, lr: float, seconds: float) -> dict[str, float]:
-        tr = evaluate(model, train_data, objective, batch_size=config.eval_batch_size)
+        tr = evaluate(model, train_data, objective, batch_size=config.eval_batch_size,
+                      forward=fwd)
         row = {"train_loss": tr["loss"], "train_acc": tr["acc"],
                "train_loss_clean": tr["loss_clean"], "train_acc_clean": tr["acc_clean"],
                "test_loss": np.nan, "test_acc": np.nan, "lr": lr,
                "train_running_loss": running, "epoch_seconds": seconds}
         if test_data is not None:
-            te = evaluate(model, test_data, objective, batch_size=config.eval_batch_size)
+            te = evaluate(model, test_data, objective, batch_size=config.eval_batch_size,
+                          forward=fwd)
             row["test_loss"], row["test_acc"] = te["loss_clean"], te["acc_clean"]
         for k, v in row.items():
             history[k][epoch] = v
@@ -320,9 +365,12 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                 rows = rows.to(device)
                 batch = Batch(x_train[rows], y_train[rows], yc_train[rows], idx_train[rows])
                 ctx = StepContext(model, optimizer, e0, step, train_data.num_classes)
-                out = objective.training_step(batch, ctx)
-                total += out.loss.double().cpu() * len(rows)
-                count += len(rows)
+                if fwd is None:
+                    loss, n = objective.training_step(batch, ctx).loss, len(rows)
+                else:
+                    loss, n = _forward_step(fwd, objective, batch, ctx)
+                total += loss.double().cpu() * n
+                count += n
                 step += 1
         row = measure(epoch, float(total / max(count, 1)), lr, time.perf_counter() - t0)
         model.train()
