@@ -1,13 +1,21 @@
-"""``landscape surface``: 1D/2D loss landscape of a stored run (random or PCA plane), plotted."""
+"""``landscape surface``: 1D/2D loss landscape of a stored run (random, PCA or Hessian plane),
+plotted."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from landscape.cli._common import DTYPES
 from landscape.errors import ConfigError
+
+if TYPE_CHECKING:
+    from landscape._measure import Setup
+    from landscape.flatness.directions import Directions
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -24,17 +32,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("surface", help="1D/2D loss landscape of a stored run, stored+plotted",
                        description="Loss and training error of a trained run along a random "
                                    "direction (--dim 1), on a random plane (--dim 2, filter-"
-                                   "normalised, Li et al. 2018) or on the PCA plane of its "
-                                   "stored trajectory (--plane pca); [ix, iy] grids written "
-                                   "as they are computed, so a rerun resumes.")
+                                   "normalised, Li et al. 2018), on the PCA plane of its "
+                                   "stored trajectory (--plane pca) or on the plane of the top "
+                                   "two Hessian eigenvectors (--plane hessian; Böttcher & "
+                                   "Wheeler 2022); [ix, iy] grids written as they are "
+                                   "computed, so a rerun resumes.")
     p.add_argument("file", help="study file")
     p.add_argument("--run", required=True)
     p.add_argument("--dim", type=int, default=2, choices=[1, 2])
-    p.add_argument("--plane", default="random", choices=["random", "pca"],
-                   help="random directions, or the PCA plane of the stored trajectory")
+    p.add_argument("--plane", default="random", choices=["random", "pca", "hessian"],
+                   help="random directions, the PCA plane of the stored trajectory, or the "
+                        "unit eigenvectors of the two largest Hessian eigenvalues of the loss "
+                        "on the same data (--dim 1: the top one)")
     p.add_argument("--xrange", default=None,
                    help="LOW,HIGH of x (default -1,1; for the PCA plane the trajectory's "
-                        "extent plus 20%%)")
+                        "extent plus 20%%; for the Hessian plane ±√(2/λ₁), where the "
+                        "quadratic model rises by 1 along the top eigenvector)")
     p.add_argument("--yrange", default=None, help="LOW,HIGH of y (default: as x)")
     p.add_argument("--points", type=int, default=21, help="points per axis (default 21)")
     p.add_argument("--ypoints", type=int, default=None, help="points along y (default: as x)")
@@ -72,7 +85,14 @@ def main(args: argparse.Namespace) -> int:
         directions = plane.directions
         print(f"PCA plane: explained variance ratio "
               f"{', '.join(f'{v:.3f}' for v in plane.explained_variance_ratio)}")
+    elif args.plane == "hessian":
+        directions = _hessian_directions(setup, data, args)
     xr, yr = _range(args.xrange or "-1,1"), _range(args.yrange or args.xrange or "-1,1")
+    if args.plane == "hessian" and not args.xrange:
+        assert directions is not None and directions.eigenvalues is not None
+        half = math.sqrt(2.0 / max(abs(float(directions.eigenvalues[0])), 1e-12))
+        xr = (-half, half)
+        yr = yr if args.yrange else xr
     if plane is not None:
         lo, hi = np.minimum(plane.coords.min(0), 0.0), np.maximum(plane.coords.max(0), 0.0)
         pad = 0.2 * np.maximum(hi - lo, 1e-3)
@@ -96,6 +116,20 @@ def main(args: argparse.Namespace) -> int:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
         plot_contour(result, axes[0], quantity="loss", trajectory=plane)
         plot_contour(result, axes[1], quantity="error", trajectory=plane)
-    fig.suptitle(f"{args.run}: {name}, n={len(setup.data)}")
+    curv = "" if directions is None or directions.eigenvalues is None else \
+        ", λ = " + ", ".join(f"{v:.4g}" for v in directions.eigenvalues)
+    fig.suptitle(f"{args.run}: {name}, n={len(setup.data)}{curv}")
     print(f"  figure: {save(fig, out)}")
     return 0
+
+
+def _hessian_directions(setup: Setup, data: object, args: argparse.Namespace) -> Directions:
+    """The Hessian plane of the loss on the surface's data (its x direction for ``--dim 1``)."""
+    from landscape.flatness.directions import hessian_plane
+
+    plane = hessian_plane(setup.model, setup.loss_fn, data, seed=args.seed)
+    assert plane.eigenvalues is not None
+    print("Hessian plane: eigenvalues " + ", ".join(f"{v:.6g}" for v in plane.eigenvalues))
+    if args.dim == 1:
+        return dataclasses.replace(plane, y=None, eigenvalues=plane.eigenvalues[:1])
+    return plane

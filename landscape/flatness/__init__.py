@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from landscape.flatness.directions import (
     Directions,
+    hessian_plane,
     random_direction,
     random_plane,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "WidthResult",
     "default_biasbn",
     "flat_minimum_width",
+    "hessian_plane",
     "interpolation",
     "local_energy",
     "local_energy_to_study",

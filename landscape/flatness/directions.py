@@ -1,4 +1,5 @@
-"""Directions in weight space for loss landscapes: random lines and planes, PCA planes.
+"""Directions in weight space for loss landscapes: random lines and planes, PCA and Hessian
+planes.
 
 A landscape is the loss along ``w + α·d_x`` (1D) or ``w + α·d_x + β·d_y`` (2D). The directions
 are dictionaries ``{parameter name: tensor of the parameter's shape}`` and are kept apart from
@@ -13,6 +14,11 @@ same slice of the weights, with biases and BatchNorm parameters (``ndim <= 1``) 
 (``biasbn="ignore"``, their ``--xignore biasbn``). The x direction is draw 0 and the y
 direction draw 1 of the stream ``(seed, "flatness.noise", "surface", j)``, so the x direction of
 a plane is the direction of the 1D line with the same seed.
+
+Hessian planes (:func:`hessian_plane`): the top two unit eigenvectors of the Hessian of the
+loss at the centre (Böttcher & Wheeler 2022: along random directions the curvature is an
+average over the spectrum, ``dᵀHd ≈ tr(H)/P·‖d‖²``, so a saddle with a few negative eigenvalues
+can look like a minimum; along eigenvectors the surface shows the curvature itself).
 
 Study files: :func:`write_directions` stores a :class:`Directions` as ``<group>/x/<param name>``
 and ``<group>/y/<param name>`` with the settings as attributes; :func:`read_directions` reads
@@ -30,6 +36,7 @@ import torch
 from torch import nn
 
 from landscape.errors import ConfigError, StoreError
+from landscape.flatness._evaluate import LossFn
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -38,7 +45,9 @@ from landscape.flatness.perturbations import (
     resolve_biasbn,
     standard_normal,
 )
+from landscape.forward import Forward
 from landscape.hessian._data import ParamSelection
+from landscape.hessian.lanczos import Which
 
 Direction = dict[str, torch.Tensor]
 
@@ -50,12 +59,14 @@ class Directions:
     Attributes:
         x: ``{name: tensor}``, the first direction (parameter shapes, detached).
         y: the second direction over the same names, or ``None`` for a line.
-        kind: ``"random"``, ``"pca"`` or ``"given"``.
+        kind: ``"random"``, ``"pca"``, ``"hessian"`` or ``"given"``.
         norm: the normalisation of random directions (a noise model name; ``"none"`` else).
         biasbn: whether biases/BatchNorm parameters are in the directions (``"perturb"``) or
             left out (``"ignore"``).
         seed: the seed of random directions (``-1`` else).
         explained_variance_ratio: float64 ``[2]`` for PCA planes, else ``None``.
+        eigenvalues: float64 ``[2]``, the Hessian eigenvalues along ``x`` and ``y`` for Hessian
+            planes (the surface's curvature at the centre along them), else ``None``.
     """
 
     x: Direction
@@ -65,6 +76,7 @@ class Directions:
     biasbn: str = "perturb"
     seed: int = -1
     explained_variance_ratio: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
 
     @property
     def names(self) -> list[str]:
@@ -136,6 +148,68 @@ def random_plane(model: nn.Module, *, seed: int = 0, norm: NoiseModel = "filter"
     return Directions(x=x, y=y, kind="random", norm=norm, biasbn=policy, seed=int(seed))
 
 
+def hessian_plane(model: nn.Module, loss_fn: LossFn, data: object, *,
+                  which: Which = "largest", params: ParamSelection = None,
+                  tol: float | None = None,
+                  seed: int = 0, forward: Forward | str | None = None) -> Directions:
+    """The plane of the top two Hessian eigenvectors at the model's weights.
+
+    ``H`` is the Hessian of the mean loss over ``data`` (:class:`~landscape.hessian.
+    HessianOperator`); its two extreme eigenpairs come from thick-restart Lanczos
+    (:func:`~landscape.hessian.eigenvalues`). The directions are unit vectors (``norm="none"``,
+    as the PCA plane's), so along ``x`` the surface of :func:`~landscape.flatness.surface_2d`
+    is ``L(w) + ½λ₁α² + O(α³)`` (``λ₁ = eigenvalues[0]``), and the plane's coordinates are
+    distances in weight space. Each direction's sign makes its largest entry positive.
+
+    Args:
+        model: the network at the centre ``w`` (eval mode); never modified.
+        loss_fn: ``loss_fn(outputs, targets)`` → batch-mean scalar loss.
+        data: one batch or a re-iterable of batches; use the surface's data, so the plane's
+            curvature is the surface's.
+        which: ``"largest"`` (default: the two largest eigenvalues), ``"smallest"`` (the two
+            most negative: the descent directions out of a saddle) or ``"magnitude"``.
+        params: which parameters the plane moves (as for the Hessian operator); default all.
+        tol: relative residual tolerance of the eigenpairs. Default ``1e-6`` for float64
+            models (tight: the directions, not just the eigenvalues, must converge), ``1e-3``
+            for lower precision (where float32 products cannot reach ``1e-6``).
+        seed: seed of the Lanczos start vector.
+        forward: how a batch is fed to the model (see :mod:`landscape.forward`).
+
+    Returns:
+        :class:`Directions` with ``kind="hessian"`` and the two ``eigenvalues``.
+
+    Raises:
+        ConfigError: fewer than two parameters, or the eigenpairs did not converge.
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
+        >>> x, y = torch.randn(32, 3, dtype=torch.float64), torch.randint(0, 2, (32,))
+        >>> d = hessian_plane(m, nn.CrossEntropyLoss(), (x, y))
+        >>> d.kind, d.eigenvalues.shape, bool(d.eigenvalues[0] >= d.eigenvalues[1])
+        ('hessian', (2,), True)
+    """
+    from landscape.hessian import HessianOperator, eigenvalues
+
+    H = HessianOperator(model, loss_fn, data, params=params, forward=forward)
+    if H.num_params < 2:
+        raise ConfigError(f"a Hessian plane needs at least 2 parameters, got {H.num_params}")
+    if tol is None:
+        tol = 1e-6 if H.dtype == torch.float64 else 1e-3
+    result = eigenvalues(H, k=2, which=which, tol=tol, seed=seed)
+    if not result.all_converged:
+        raise ConfigError(f"the top Hessian eigenpairs did not converge to tol={tol} "
+                          f"(residuals {result.residuals.tolist()}); raise tol or max_iter")
+    parts = []
+    for j in range(2):
+        v = result.eigenvectors[:, j].detach()
+        if v[v.abs().argmax()] < 0:
+            v = -v
+        parts.append({n: t.detach().cpu().clone() for n, t in H.unflatten(v).items()})
+    return Directions(x=parts[0], y=parts[1], kind="hessian", norm="none", biasbn="perturb",
+                      seed=int(seed), eigenvalues=np.asarray(result.eigenvalues[:2],
+                                                             dtype=np.float64))
+
+
 def as_directions(direction: Directions | Mapping[str, torch.Tensor] | None, model: nn.Module,
                   ndim: int, **random_kwargs: object) -> Directions:
     """``direction`` as :class:`Directions` of ``ndim`` directions (random when ``None``; a plain
@@ -180,9 +254,10 @@ def write_directions(group: h5py.Group, directions: Directions) -> None:
         for n, t in part.items():
             sub.create_dataset(n, data=t.detach().cpu().numpy())
     attrs = dict(directions.settings())
-    if directions.explained_variance_ratio is not None:
-        attrs["explained_variance_ratio"] = [float(v)
-                                             for v in directions.explained_variance_ratio]
+    for key in ("explained_variance_ratio", "eigenvalues"):
+        values = getattr(directions, key)
+        if values is not None:
+            attrs[key] = [float(v) for v in values]
     write_attrs(group, attrs)
 
 
@@ -195,12 +270,12 @@ def read_directions(group: h5py.Group) -> Directions:
     attrs = read_attrs(group)
     parts = {key: {n: torch.from_numpy(np.array(ds[()])) for n, ds in group[key].items()}
              for key in ("x", "y") if key in group}
-    evr = attrs.get("explained_variance_ratio")
+    arrays = {key: None if attrs.get(key) in (None, "null")
+              else np.asarray(attrs[key], dtype=np.float64)
+              for key in ("explained_variance_ratio", "eigenvalues")}
     return Directions(x=parts["x"], y=parts.get("y"), kind=str(attrs.get("direction_kind")),
                       norm=str(attrs.get("norm")), biasbn=str(attrs.get("biasbn")),
-                      seed=int(attrs.get("direction_seed", -1)),
-                      explained_variance_ratio=None if evr is None or evr == "null"
-                      else np.asarray(evr, dtype=np.float64))
+                      seed=int(attrs.get("direction_seed", -1)), **arrays)
 
 
 def same_directions(a: Directions, b: Directions) -> bool:
