@@ -26,8 +26,10 @@ from torch.func import functional_call, vmap
 from landscape.errors import ConfigError, NonDeterministicError
 from landscape.flatness import _fused
 from landscape.flatness._stack import AffineStack, _Lazy
+from landscape.forward import Forward, batch_size, default_forward, resolve_forward
 from landscape.hessian._checks import check_scalar_loss, stochastic_modules
 from landscape.hessian._data import Batch, check_reiterable, iterate
+from landscape.hessian._functional import call_with
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 Fused = tuple[torch.Tensor, torch.Tensor]
@@ -77,10 +79,14 @@ class Evaluator:
             taken from ``model`` as they are.
         cache_bytes: memory the first-layer products of keyed :class:`AffineStack` directions
             may hold across calls (0: none).
+        forward: ``forward(model, batch) -> (outputs, targets)`` (:mod:`landscape.forward`);
+            a batch weighs ``len(targets)``. Another forward than the default evaluates copies
+            one at a time (its outputs may have data-dependent shapes, which ``vmap`` refuses).
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object,
-                 names: list[str], *, cache_bytes: int = 0) -> None:
+                 names: list[str], *, cache_bytes: int = 0,
+                 forward: Forward | str | None = None) -> None:
         if not callable(loss_fn):
             raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
         check_reiterable(data)
@@ -91,6 +97,9 @@ class Evaluator:
         self.model = model
         self.loss_fn = loss_fn
         self.data = data
+        fwd = resolve_forward(forward)
+        #: the structured forward, ``None`` for the default ``(model(b[0]), b[1])``
+        self.forward: Forward | None = None if fwd is default_forward else fwd
         self.names = list(names)
         self.device = first.device
         self.dtype = first.dtype if first.is_floating_point() else torch.get_default_dtype()
@@ -100,8 +109,8 @@ class Evaluator:
         self.num_data = 0
         self.classification = True
         #: the fused evaluation plan of a recognised linear chain, else ``None``
-        self.fused = _fused.plan(model, loss_fn)
-        self._loop = vmap_is_slow(model, self.device)
+        self.fused = _fused.plan(model, loss_fn) if self.forward is None else None
+        self._loop = vmap_is_slow(model, self.device) or self.forward is not None
         #: first-layer products of :class:`AffineStack` directions, by (key, k, group)
         self._first: dict[Hashable, tuple[torch.Tensor, torch.Tensor]] = {}
         self._first_budget = int(cache_bytes)
@@ -109,14 +118,40 @@ class Evaluator:
         self._itemsize = torch.empty((), dtype=self.dtype).element_size()
         for batch in self.batches():
             self.num_batches += 1
-            self.num_data += batch.n
+            if batch.n is None:
+                with torch.no_grad():
+                    self.num_data += self.outputs({}, batch)[2]
+            else:
+                self.num_data += batch.n
         if self.num_batches == 0:
             raise ConfigError("data holds no batch: pass one (x, y) batch or a non-empty "
                               "iterable of batches")
 
     def batches(self) -> Iterator[Batch]:
         """The batches, moved to the parameters' device and dtype."""
-        return iterate(self.data, self.device, self.dtype)
+        return iterate(self.data, self.device, self.dtype, self.forward)
+
+    def call(self, p: Mapping[str, torch.Tensor], batch: Batch) -> tuple[torch.Tensor, Any, Any,
+                                                                          int]:
+        """``(loss, outputs, targets, n_b)`` of one batch with the parameters in ``p`` replaced
+        (the others and the buffers as in the model); differentiable in ``p``."""
+        out, y, n = self.outputs(p, batch)
+        return check_scalar_loss(self.loss_fn(out, y)), out, y, n
+
+    def outputs(self, p: Mapping[str, torch.Tensor], batch: Batch) -> tuple[Any, Any, int]:
+        """``(outputs, targets, n_b)`` of one batch with the parameters in ``p`` replaced."""
+        values = {**self.fixed, **p}
+        if self.forward is None:
+            return functional_call(self.model, values, (batch.x,)), batch.y, int(batch.n)
+        out, y = call_with(self.model, self.forward, values, batch.data)
+        return out, y, batch_size(y)
+
+    def apply(self, model: nn.Module, batch: Batch) -> tuple[Any, Any, int]:
+        """``(outputs, targets, n_b)`` of ``model`` itself on one batch."""
+        if self.forward is None:
+            return model(batch.x), batch.y, int(batch.n)
+        out, y = self.forward(model, batch.data)
+        return out, y, batch_size(y)
 
     # ------------------------------------------------------------------ stored statistics
     def _one(self, p: dict[str, torch.Tensor], x: Any, y: Any) -> tuple[torch.Tensor, Any]:
@@ -151,6 +186,13 @@ class Evaluator:
         total = 0
         with torch.no_grad():
             for batch, s, fused in self._walk(stack, k, batched, per_batch, affine):
+                if self.forward is not None:
+                    res = [self.call({n: t[i] for n, t in s.items()}, batch) for i in range(k)]
+                    n_b, y_b = res[0][3], res[0][2]
+                    loss += torch.stack([r[0] for r in res]).to(torch.float64) * n_b
+                    wrong += self._wrong(torch.stack([r[1] for r in res]), y_b)
+                    total += n_b
+                    continue
                 if fused is not None:
                     lb, out = fused
                 elif batched and not self._loop:
@@ -328,16 +370,15 @@ class Evaluator:
                 for b, batch in enumerate(self.batches()):
                     if bn_batches is not None and b >= bn_batches:
                         break
-                    work(batch.x)
+                    self.apply(work, batch)
                 work.eval()
                 loss = torch.zeros((), dtype=torch.float64, device=self.device)
                 wrong = torch.zeros((), dtype=torch.float64, device=self.device)
                 for batch in self.batches():
-                    out = work(batch.x)
-                    loss += check_scalar_loss(self.loss_fn(out, batch.y)).to(torch.float64) \
-                        * batch.n
+                    out, y, n = self.apply(work, batch)
+                    loss += check_scalar_loss(self.loss_fn(out, y)).to(torch.float64) * n
                     wrong += self._wrong(out.unsqueeze(0) if isinstance(out, torch.Tensor)
-                                         else out, batch.y)[0]
+                                         else out, y)[0]
                 losses.append(loss)
                 errors.append(wrong)
         # one copy to the host, divided there (see stacked)
@@ -364,8 +405,7 @@ class Evaluator:
         handles = [m.register_forward_hook(hook) for m in self.model.modules()]
         try:
             with torch.no_grad():
-                batch = next(iter(self.batches()))
-                functional_call(self.model, {**self.fixed, **dict(weights)}, (batch.x,))
+                self.outputs(dict(weights), next(iter(self.batches())))
         finally:
             for h in handles:
                 h.remove()

@@ -23,8 +23,17 @@ from torch.func import functional_call, vmap
 from landscape._seeding import torch_generator
 from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
 from landscape.flatness._evaluate import LossFn, vmap_is_slow
+from landscape.forward import Forward, default_forward, resolve_forward
+from landscape.forward import batch_size as batch_size_of
 from landscape.hessian._checks import check_scalar_loss, stochastic_modules
-from landscape.hessian._data import ParamSelection, check_reiterable, iterate, select_parameters
+from landscape.hessian._data import (
+    Batch,
+    ParamSelection,
+    check_reiterable,
+    iterate,
+    select_parameters,
+)
+from landscape.hessian._functional import call_with
 
 
 def check_gammas(gammas: Sequence[float] | np.ndarray | torch.Tensor
@@ -100,7 +109,7 @@ class _Chains:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, params: ParamSelection,
                  num_chains: int, batch_size: int | None, seed: int,
-                 control_variate: bool = True) -> None:
+                 control_variate: bool = True, forward: Forward | str | None = None) -> None:
         self.control_variate = bool(control_variate)
         self.u: dict[str, torch.Tensor] = {}
         self.v = 0.0
@@ -126,11 +135,20 @@ class _Chains:
         self.fixed.update({n: b.detach() for n, b in model.named_buffers()})
         self.model, self.loss_fn = model, loss_fn
         self.data = data
-        self.batches = list(iterate(data, self.device, self.dtype))
+        fwd = resolve_forward(forward)
+        self.forward: Forward | None = None if fwd is default_forward else fwd
+        self.batches = list(iterate(data, self.device, self.dtype, self.forward))
         if not self.batches:
             raise ConfigError("data holds no batch: pass one (x, y) batch or a non-empty "
                               "iterable of batches")
-        self.num_data = sum(b.n for b in self.batches)
+        if self.forward is not None and batch_size is not None:
+            raise ConfigError("batch_size (minibatch SGLD) needs (x, y) batches; with forward= "
+                              "use full-data gradients (batch_size=None)")
+        with torch.no_grad():
+            self.counts = [b.n if b.n is not None
+                           else batch_size_of(self.forward(model, b.data)[1])  # type: ignore[misc]
+                           for b in self.batches]
+        self.num_data = sum(self.counts)
         self.num_chains = num_chains
         self.batch_size = batch_size
         if batch_size is not None:
@@ -156,6 +174,15 @@ class _Chains:
         out = functional_call(self.model, {**self.fixed, **p}, (x,))
         return check_scalar_loss(self.loss_fn(out, y))
 
+    def _batch_losses(self, leaves: dict[str, torch.Tensor], b: Batch) -> torch.Tensor:
+        """``[C]`` losses of the chains on batch ``b`` (one call per chain with a forward)."""
+        if self.forward is None:
+            return self._losses(leaves, b.x, b.y, per_chain=False)
+        k = next(iter(leaves.values())).shape[0]
+        values = [{**self.fixed, **{n: t[c] for n, t in leaves.items()}} for c in range(k)]
+        return torch.stack([check_scalar_loss(self.loss_fn(*call_with(
+            self.model, self.forward, v, b.data))) for v in values])
+
     def _losses(self, leaves: dict[str, torch.Tensor], x: Any, y: Any, per_chain: bool
                 ) -> torch.Tensor:
         """``[C]`` losses of the chains, on shared ``x, y`` or (``per_chain``) on ``x[c], y[c]``."""
@@ -169,8 +196,11 @@ class _Chains:
         """``L(w)`` over the full data."""
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         with torch.no_grad():
-            for b in self.batches:
-                total += self._loss(self.w, b.x, b.y).to(torch.float64) * b.n
+            one = {n: t.unsqueeze(0) for n, t in self.w.items()}
+            for b, n_b in zip(self.batches, self.counts):
+                loss = self._loss(self.w, b.x, b.y) if self.forward is None \
+                    else self._batch_losses(one, b)[0]
+                total += loss.to(torch.float64) * n_b
         value = float(total) / self.num_data
         if not math.isfinite(value):
             raise NonFiniteError(f"the loss at the reference weights is {value}; local entropy "
@@ -197,8 +227,8 @@ class _Chains:
                                    for g in self.batch_gens])
                 value = self._losses(leaves, self.x_all[idx], self.y_all[idx], per_chain=True)
             else:
-                value = sum(self._losses(leaves, b.x, b.y, per_chain=False) * (b.n / self.num_data)
-                            for b in self.batches)
+                value = sum(self._batch_losses(leaves, b) * (n_b / self.num_data)
+                            for b, n_b in zip(self.batches, self.counts))
             # chain c's loss depends only on its own slice, so the gradient of the sum over
             # chains is every chain's own gradient (one backward pass for all chains)
             grads = torch.autograd.grad(value.sum(), list(leaves.values()))

@@ -60,6 +60,7 @@ from landscape.flatness.perturbations import (
     resolve_biasbn,
     standard_normal,
 )
+from landscape.forward import Forward
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
@@ -176,7 +177,8 @@ class _LocalEnergy:
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, num_samples: int, *,
                  noise: NoiseModel, seed: int, per_batch_noise: bool, bn: BNPolicy,
                  bn_batches: int | None, params: ParamSelection, biasbn: BiasBN | None,
-                 chunk_size: int | None, memory_budget: int, batched: bool) -> None:
+                 chunk_size: int | None, memory_budget: int, batched: bool,
+                 forward: Forward | str | None = None) -> None:
         check_choice("bn", bn, ("stored", "recalibrate"))
         self.biasbn = resolve_biasbn(noise, biasbn)
         self.num_samples = check_positive("num_samples", num_samples)
@@ -191,7 +193,8 @@ class _LocalEnergy:
         self.weights = perturbed_parameters(model, noise, params=params, biasbn=self.biasbn)
         # the first-layer products of every draw are kept across σ within the memory budget
         self.evaluator = Evaluator(model, loss_fn, data, list(self.weights),
-                                   cache_bytes=0 if per_batch_noise else memory_budget)
+                                   cache_bytes=0 if per_batch_noise else memory_budget,
+                                   forward=forward)
         self.noise, self.seed, self.bn, self.bn_batches = noise, int(seed), bn, bn_batches
         self.per_batch_noise, self.batched = bool(per_batch_noise), bool(batched)
         if chunk_size is not None:
@@ -289,7 +292,8 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
                  bn_batches: int | None = None, params: ParamSelection = None,
                  biasbn: BiasBN | None = None, chunk_size: int | None = None,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-                 progress: bool = False) -> LocalEnergyResult:
+                 progress: bool = False, forward: Forward | str | None = None
+                 ) -> LocalEnergyResult:
     """The local-energy curve δE(σ) of the loss and the training error (see the module docstring).
 
     Args:
@@ -323,6 +327,9 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
         batched: ``False`` evaluates the copies of a chunk one by one (same numbers; for
             modules that ``vmap`` cannot handle).
         progress: show a progress bar.
+        forward: structured batches, ``forward(model, batch) -> (outputs, targets)`` or a
+            registered name (:mod:`landscape.forward`); a batch weighs ``len(targets)``, so a
+            token-level forward averages over tokens. Default ``(model(b[0]), b[1])``.
 
     Returns:
         :class:`LocalEnergyResult`, with ``delta`` / ``error_delta`` for δE.
@@ -343,7 +350,7 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
     job = _LocalEnergy(model, loss_fn, data, num_samples, noise=noise, seed=seed,
                        per_batch_noise=per_batch_noise, bn=bn, bn_batches=bn_batches,
                        params=params, biasbn=biasbn, chunk_size=chunk_size,
-                       memory_budget=memory_budget, batched=batched)
+                       memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     samples = np.empty((sig.size, job.num_samples))
     errors = np.empty((sig.size, job.num_samples))

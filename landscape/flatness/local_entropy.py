@@ -149,6 +149,7 @@ from landscape.flatness._sgld import (
     step_coefficients,
 )
 from landscape.flatness.local_entropy_study import local_entropy_to_study  # noqa: F401
+from landscape.forward import Forward
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
@@ -268,8 +269,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
                   step_size: float | Sequence[float] = DEFAULT_STEP_SIZE, tail: bool = True,
                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
                   batch_size: int | None = None, params: ParamSelection = None,
-                  progress: bool = False, _checkpoint: StudyCheckpoint | None = None
-                  ) -> LocalEntropyResult:
+                  progress: bool = False, _checkpoint: StudyCheckpoint | None = None,
+                  forward: Forward | str | None = None) -> LocalEntropyResult:
     """Local entropy ``ΔΦ(w, γ)`` by SGLD chains coupled to ``w`` (see the module docstring).
 
     Args:
@@ -303,6 +304,9 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         params: which parameters the chains move (``None``: all trainable ones; a glob
             pattern, a list of names or a predicate on the name); the others stay at ``w``.
         progress: show a progress bar.
+        forward: structured batches, ``forward(model, batch) -> (outputs, targets)``
+            (:mod:`landscape.forward`); a batch weighs ``len(targets)``; full-data gradients
+            only (``batch_size=None``), one evaluation per chain.
         _checkpoint: private; :func:`local_entropy_to_study` passes one to checkpoint the
             chains after every γ and to resume from it.
 
@@ -334,7 +338,7 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     if batch_size is not None:
         batch_size = check_positive("batch_size", batch_size)
     chains = _Chains(model, loss_fn, data, params, num_chains, batch_size, int(seed),
-                     control_variate)
+                     control_variate, forward=forward)
     b = float(chains.num_data) if beta is None else _check_float("beta", beta)
     base = chains.base()
 

@@ -33,11 +33,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import Evaluator, LossFn, check_mode
-from landscape.hessian._checks import check_choice, check_positive, check_scalar_loss
+from landscape.forward import Forward
+from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection, select_parameters
 
 #: The ball: ``"l2"`` (SAM) or ``"adaptive"`` (ASAM's element-wise ``T_w = |w| + η``).
@@ -117,8 +117,8 @@ class _Objective:
     """Full-data loss, error and gradient at ``w + ε`` (private)."""
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object,
-                 names: list[str]) -> None:
-        self.ev = Evaluator(model, loss_fn, data, names)
+                 names: list[str], forward: Forward | str | None = None) -> None:
+        self.ev = Evaluator(model, loss_fn, data, names, forward=forward)
         self.model, self.loss_fn, self.names = model, loss_fn, names
 
     def __call__(self, theta: list[torch.Tensor]) -> tuple[float, float, list[torch.Tensor]]:
@@ -127,13 +127,12 @@ class _Objective:
         total, wrong = 0.0, 0.0
         with torch.enable_grad():
             for batch in self.ev.batches():
-                out = functional_call(self.model, {**self.ev.fixed, **p}, (batch.x,))
-                lb = check_scalar_loss(self.loss_fn(out, batch.y))
-                (lb * (batch.n / self.ev.num_data)).backward()
-                total += float(lb.detach()) * batch.n
+                lb, out, y, n = self.ev.call(p, batch)
+                (lb * (n / self.ev.num_data)).backward()
+                total += float(lb.detach()) * n
                 o = out.detach()
                 wrong += float(self.ev._wrong(o.unsqueeze(0) if isinstance(o, torch.Tensor)
-                                              else o, batch.y)[0])
+                                              else o, y)[0])
         loss = total / self.ev.num_data
         if not math.isfinite(loss):
             raise NonFiniteError(f"the loss is {loss} in the rho-ball; use a smaller rho")
@@ -147,7 +146,8 @@ def _norm(ts: list[torch.Tensor]) -> float:
 
 def sharpness(model: nn.Module, loss_fn: LossFn, data: object, rho: float, *,
               norm: SharpnessNorm = "l2", steps: int = 1, step_size: float | None = None,
-              eta: float = 0.0, params: ParamSelection = None) -> SharpnessResult:
+              eta: float = 0.0, params: ParamSelection = None,
+              forward: Forward | str | None = None) -> SharpnessResult:
     """Worst-case sharpness in a ρ-ball (see the module docstring).
 
     Args:
@@ -161,6 +161,8 @@ def sharpness(model: nn.Module, loss_fn: LossFn, data: object, rho: float, *,
         eta: ASAM's ``η`` in ``T_w = |w| + η``. Default ``0`` (``davda54/sam`` and
             Andriushchenko et al. 2023); Kwon et al. use ``0.01``.
         params: which parameters are perturbed (``None``: all trainable ones).
+        forward: structured batches, ``forward(model, batch) -> (outputs, targets)``
+            (:mod:`landscape.forward`); a batch weighs ``len(targets)``.
 
     Returns:
         :class:`SharpnessResult` with ``delta_loss``, ``delta_error`` and the direction ``ε``.
@@ -182,7 +184,7 @@ def sharpness(model: nn.Module, loss_fn: LossFn, data: object, rho: float, *,
     check_mode(model, "stored")
     names, tensors = select_parameters(model, params)
     w = [t.detach() for t in tensors]
-    f = _Objective(model, loss_fn, data, names)
+    f = _Objective(model, loss_fn, data, names, forward)
     T = [t.abs() + eta for t in w] if norm == "adaptive" else [torch.ones_like(t) for t in w]
     base, base_err, g = f(w)
 

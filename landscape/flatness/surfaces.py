@@ -49,6 +49,7 @@ from landscape.flatness.surfaces_study import (  # noqa: F401  (re-exported)
     read_surface_directions,
     surface_to_study,
 )
+from landscape.forward import Forward
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
 from landscape.hessian._results import ArraysMixin
@@ -137,7 +138,7 @@ class _Grid:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, names: list[str], *,
                  bn: str, bn_batches: int | None, chunk_size: int | None, memory_budget: int,
-                 batched: bool) -> None:
+                 batched: bool, forward: Forward | str | None = None) -> None:
         has_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
         check_mode(model, "recalibrate" if bn == "recalibrate" else "stored")
         self.recalibrate = bn == "recalibrate" and has_norm
@@ -146,7 +147,8 @@ class _Grid:
         self.bn_batches, self.batched = bn_batches, bool(batched)
         budget = check_positive("memory_budget", memory_budget)
         # the first-layer products of a plane's directions are kept within the memory budget
-        self.evaluator = Evaluator(model, loss_fn, data, names, cache_bytes=budget)
+        self.evaluator = Evaluator(model, loss_fn, data, names, cache_bytes=budget,
+                                   forward=forward)
         state = dict(model.named_parameters()) | dict(model.named_buffers())
         weights = {n: state[n].detach() for n in names}
         if chunk_size is not None:
@@ -172,7 +174,7 @@ class _Plane:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, dirs: Directions, *,
                  bn: str, bn_batches: int | None, chunk_size: int | None, memory_budget: int,
-                 batched: bool) -> None:
+                 batched: bool, forward: Forward | str | None = None) -> None:
         check_choice("bn", bn, ("stored", "recalibrate"))
         params = dict(model.named_parameters())
         self.dirs, self.bn = dirs, bn
@@ -183,7 +185,8 @@ class _Plane:
         #: ``{name: [ndim, *shape]}``: the directions stacked
         self.directions = {n: torch.stack([p[n] for p in self.parts]) for n in self.center}
         self.grid = _Grid(model, loss_fn, data, dirs.names, bn=bn, bn_batches=bn_batches,
-                          chunk_size=chunk_size, memory_budget=memory_budget, batched=batched)
+                          chunk_size=chunk_size, memory_budget=memory_budget, batched=batched,
+                          forward=forward)
         self._base: tuple[float, float] | None = None
 
     def stack(self, coeffs: np.ndarray) -> AffineStack:
@@ -229,11 +232,12 @@ def _plane(model: nn.Module, loss_fn: LossFn, data: object, ndim: int,
            direction: Directions | Mapping[str, torch.Tensor] | None, *, seed: int,
            norm: NoiseModel, biasbn: BiasBN | None, params: ParamSelection, bn: str,
            bn_batches: int | None, chunk_size: int | None, memory_budget: int,
-           batched: bool) -> _Plane:
+           batched: bool, forward: Forward | str | None = None) -> _Plane:
     dirs = as_directions(direction, model, ndim, seed=seed, norm=norm, biasbn=biasbn,
                          params=params)
     return _Plane(model, loss_fn, data, dirs, bn=bn, bn_batches=bn_batches,
-                  chunk_size=chunk_size, memory_budget=memory_budget, batched=batched)
+                  chunk_size=chunk_size, memory_budget=memory_budget, batched=batched,
+                  forward=forward)
 
 
 def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coords,
@@ -242,7 +246,8 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
                params: ParamSelection = None, bn: BNPolicy = "stored",
                bn_batches: int | None = None, chunk_size: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-               progress: bool = False) -> Surface1DResult:
+               progress: bool = False, forward: Forward | str | None = None
+               ) -> Surface1DResult:
     """The loss and training error along ``w + α d`` for every ``α`` in ``alphas``.
 
     Args:
@@ -257,6 +262,8 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
         bn: ``"stored"`` running statistics or ``"recalibrate"`` them at every point.
         chunk_size: points per vmapped evaluation (``None``: from ``memory_budget``).
         batched: ``False`` evaluates the points of a chunk one by one (same numbers).
+        forward: structured batches, ``forward(model, batch) -> (outputs, targets)``
+            (:mod:`landscape.forward`); a batch weighs ``len(targets)``.
 
     Example:
         >>> m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
@@ -268,7 +275,7 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
     a = check_coords("alphas", alphas)
     job = _plane(model, loss_fn, data, 1, direction, seed=seed, norm=norm, biasbn=biasbn,
                  params=params, bn=bn, bn_batches=bn_batches, chunk_size=chunk_size,
-                 memory_budget=memory_budget, batched=batched)
+                 memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     with tqdm(total=a.size, desc="surface 1d", disable=not progress, leave=False) as bar:
         loss, err = job.evaluate(a.reshape(-1, 1), bar)
@@ -282,7 +289,8 @@ def surface_2d(model: nn.Module, loss_fn: LossFn, data: object, *, xs: Coords, y
                params: ParamSelection = None, bn: BNPolicy = "stored",
                bn_batches: int | None = None, chunk_size: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-               progress: bool = False) -> Surface2DResult:
+               progress: bool = False, forward: Forward | str | None = None
+               ) -> Surface2DResult:
     """The loss and training error on the grid ``w + x d_x + y d_y``, ``x ∈ xs``, ``y ∈ ys``.
 
     ``directions``: ``None`` (a random plane, see
@@ -304,7 +312,7 @@ def surface_2d(model: nn.Module, loss_fn: LossFn, data: object, *, xs: Coords, y
     y = check_coords("ys", ys)
     job = _plane(model, loss_fn, data, 2, directions, seed=seed, norm=norm, biasbn=biasbn,
                  params=params, bn=bn, bn_batches=bn_batches, chunk_size=chunk_size,
-                 memory_budget=memory_budget, batched=batched)
+                 memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     gx, gy = np.meshgrid(x, y, indexing="ij")
     coeffs = np.stack([gx.ravel(), gy.ravel()], axis=1)          # C order over [ix, iy]
@@ -321,7 +329,8 @@ def interpolation(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn, data:
                   alphas: Coords, bn: InterpolationBN = "interpolate",
                   bn_batches: int | None = None, chunk_size: int | None = None,
                   memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-                  progress: bool = False) -> Surface1DResult:
+                  progress: bool = False, forward: Forward | str | None = None
+                  ) -> Surface1DResult:
     """The loss along the straight line ``θ(α) = (1−α) θ_a + α θ_b`` between two models.
 
     ``α = 0`` is model a and ``α = 1`` model b exactly; other ``alphas`` extrapolate.
@@ -350,7 +359,8 @@ def interpolation(model_a: nn.Module, model_b: nn.Module, loss_fn: LossFn, data:
     if bn == "interpolate":
         names += [n for n, b in model_a.named_buffers() if b.is_floating_point()]
     grid = _Grid(model_a, loss_fn, data, names, bn=bn, bn_batches=bn_batches,
-                 chunk_size=chunk_size, memory_budget=memory_budget, batched=batched)
+                 chunk_size=chunk_size, memory_budget=memory_budget, batched=batched,
+                 forward=forward)
     ta = {n: sa[n].detach() for n in names}
     tb = {n: sb[n].detach().to(device=ta[n].device, dtype=ta[n].dtype) for n in names}
 

@@ -132,7 +132,7 @@ def _job(model: nn.Module, loss_fn: LossFn, data: object, num_samples: int,
          opts: dict[str, Any]) -> _LocalEnergy:
     known = {"noise": "multiplicative", "seed": 0, "per_batch_noise": False, "bn": "stored",
              "bn_batches": None, "params": None, "biasbn": None, "chunk_size": None,
-             "memory_budget": DEFAULT_MEMORY_BUDGET, "batched": True}
+             "memory_budget": DEFAULT_MEMORY_BUDGET, "batched": True, "forward": None}
     return _LocalEnergy(model, loss_fn, data, num_samples, **{**known, **opts})
 
 
@@ -185,7 +185,7 @@ def flat_minimum_width(model: nn.Module, loss_fn: LossFn, data: object, threshol
         confidence: level of the pointwise bands (normal quantile; 0.95 → 1.96).
         noise, seed, bn, params, biasbn, **options: as for
             :func:`~landscape.flatness.local_energy` (``chunk_size``, ``memory_budget``,
-            ``bn_batches``, ``per_batch_noise``, ``batched``).
+            ``bn_batches``, ``per_batch_noise``, ``batched``, ``forward`` for structured batches).
 
     Returns:
         :class:`WidthResult`.
