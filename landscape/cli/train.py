@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from landscape.cli._common import (
@@ -35,6 +36,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of initialisation and training")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="EPOCHS",
                    help="store the weights on the trajectory every EPOCHS epochs")
+    t = p.add_argument_group("curvature along training")
+    t.add_argument("--track-curvature", type=track_every, default=(0, "epoch"),
+                   metavar="EVERY",
+                   help="measure lambda_max (warm-started Lanczos) and the Hessian trace "
+                        "(Hutch++) every EVERY epochs, or every N optimiser steps as 'Nsteps' "
+                        "(e.g. 5, 5epochs, 10steps); stored in the run's history")
+    t.add_argument("--track-samples", type=int, default=256, metavar="N",
+                   help="fixed training subset the curvature is measured on (0: all; default "
+                        "%(default)s)")
+    t.add_argument("--track-trace-matvecs", type=int, default=6, metavar="M",
+                   help="Hutch++ products per trace measurement (0: no trace; default "
+                        "%(default)s)")
+    t.add_argument("--track-local-energy", type=float, default=0.0, metavar="SIGMA",
+                   help="also track the local energy of the training loss at this sigma "
+                        "(multiplicative noise; default 0: off)")
     o = p.add_argument_group("output")
     o.add_argument("--out", default="results/study.h5", help="study file (default %(default)s)")
     o.add_argument("--run", default=None, help="run name (default MODEL-OBJECTIVE-seedSEED)")
@@ -42,6 +58,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--plot", default=None, metavar="PNG", help="draw the training curves there")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
+
+
+def track_every(text: str) -> tuple[int, str]:
+    """Parse ``--track-curvature``: ``N``, ``Nepochs`` or ``Nsteps`` → ``(N, unit)``."""
+    match = re.fullmatch(r"\s*(\d+)\s*(epochs?|steps?)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected N, Nepochs or Nsteps, got {text!r}")
+    return int(match.group(1)), "step" if (match.group(2) or "").startswith("step") else "epoch"
 
 
 def parameters_of(name: str, parameters: Any) -> dict[str, Any]:
@@ -53,6 +77,8 @@ def parameters_of(name: str, parameters: Any) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from landscape.objectives import get, parameters
     from landscape.plot import training_curves
     from landscape.train import TrainConfig, train
@@ -65,17 +91,30 @@ def main(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                          lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                          schedule=args.schedule, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every)
+                         checkpoint_every=args.checkpoint_every,
+                         track_curvature=args.track_curvature[0],
+                         track_unit=args.track_curvature[1], track_samples=args.track_samples,
+                         track_trace_matvecs=args.track_trace_matvecs,
+                         track_local_energy=args.track_local_energy)
     model = build_model(args, train_data, args.seed)
     run = args.run or f"{args.model}-{args.objective}-seed{args.seed}"
     result = train(model, objective, train_data, test_data, config, study=args.out, run=run,
                    overwrite=args.overwrite, progress=False if args.quiet else None)
     h = result.history
-    state = ("already finished" if result.resumed_from == config.epochs else
-             f"resumed after epoch {result.resumed_from}" if result.resumed_from is not None
-             else "trained")
+    if config.epochs == 0:
+        state = "nothing trained (--epochs 0), the initialisation evaluated"
+    else:
+        state = ("already finished" if result.resumed_from == config.epochs else
+                 f"resumed after epoch {result.resumed_from}"
+                 if result.resumed_from is not None else f"trained {config.epochs} epochs")
     print(f"{run}: {state}; train loss {h['train_loss'][-1]:.4g}, train acc "
           f"{h['train_acc'][-1]:.4f}, test acc {h['test_acc'][-1]:.4f} -> {args.out}")
+    lam = result.tracking.get("lambda_max", h.get("lambda_max"))
+    if lam is not None and np.isfinite(lam).any():
+        hvps = result.tracking.get("hvp_count", h.get("hvp_count"))
+        print(f"lambda_max {lam[np.isfinite(lam)][-1]:.4g} at the end (2/lr = "
+              f"{2 / config.lr:.4g} at the initial lr); {int(np.nansum(hvps))} Hessian-vector "
+              "products in all")
     if args.plot:
         training_curves(args.out, [run], out=args.plot)
         print(f"curves: {args.plot}")

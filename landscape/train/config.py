@@ -10,6 +10,7 @@ from landscape.errors import ConfigError
 
 OptimizerName = Literal["sgd", "adam", "adamw"]
 ScheduleName = Literal["constant", "cosine", "step"]
+TrackUnit = Literal["epoch", "step"]
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,14 @@ class TrainConfig:
         momentum: SGD momentum.
         nesterov: SGD Nesterov momentum.
         weight_decay: L2 coefficient (decoupled for AdamW).
-        schedule: ``"constant"``; ``"cosine"`` (to ``lr_min`` at the last epoch); ``"step"``
-            (multiply by ``gamma`` every ``step_size`` epochs). Applied per epoch.
-        lr_min: final learning rate of the cosine schedule.
+        schedule: ``"constant"``; ``"cosine"``; ``"step"`` (multiply by ``gamma`` every
+            ``step_size`` epochs). Applied per epoch. The cosine schedule runs epoch ``e``
+            (0-based) of ``E`` at ``lr_min + (lr − lr_min)·(1 + cos(π e/E))/2`` (torch's
+            ``CosineAnnealingLR`` with ``T_max = E`` stepped per epoch): it would reach
+            ``lr_min`` after the last epoch, so every epoch trains; the last runs at
+            ``lr_min + (lr − lr_min)·(1 − cos(π/E))/2`` (for the defaults, 20 epochs:
+            3.1e-4), never at zero.
+        lr_min: the floor the cosine schedule decays towards (reached only after training).
         step_size, gamma: step schedule.
         seed: seeds the shuffling order (one stream per epoch) and dropout; record it.
         checkpoint_every: store the weights on the trajectory every this many epochs (epoch 0,
@@ -40,6 +46,26 @@ class TrainConfig:
             and 0.77 s at 2048 (the larger activations leave the cache); the MLP is equal.
             Only speed depends on it, so a stored run resumes whatever it was.
         drop_last: drop the incomplete last batch of each epoch.
+        track_curvature: measure the curvature of the training loss along training every this
+            many ``track_unit`` s (0, the default, disables it), at the initialisation and at
+            the end of training too: λ_max by warm-started Lanczos, the Hessian trace by Hutch++
+            and optionally the local energy δE(σ*), on a fixed subset of the training data
+            (:mod:`landscape.train.tracking`).
+        track_unit: ``"epoch"`` (values in the run's per-epoch history, NaN at epochs not
+            measured) or ``"step"`` (optimiser steps; values on a step axis, e.g. every step of
+            full-batch gradient descent).
+        track_samples: size of the fixed stratified subset of the training data (seeded by
+            ``seed``) the curvature is measured on; 0 takes the whole training set. Default
+            256: on the digits MLP one Hessian-vector product on 256 samples costs about one
+            SGD step of batch 128 (``benchmarks/tracking.py``).
+        track_tol: relative residual tolerance of λ_max (the eigenvalue error is at most
+            ``tol·λ_max`` and typically ``(tol·λ_max)²/gap``). Default 1e-3.
+        track_trace_matvecs: Hutch++ products for the trace per measurement (0: no trace).
+            Default 6: two sketch, two exact and two Hutchinson products, the fewest that give a
+            standard error.
+        track_local_energy: σ* of the local energy δE(σ*) of the training loss (multiplicative
+            noise, :func:`landscape.flatness.local_energy`); 0 (default) skips it.
+        track_local_energy_draws: noise draws for δE(σ*). Default 8.
     """
 
     epochs: int = 20
@@ -57,6 +83,13 @@ class TrainConfig:
     checkpoint_every: int = 0
     eval_batch_size: int = 512
     drop_last: bool = False
+    track_curvature: int = 0
+    track_unit: TrackUnit = "epoch"
+    track_samples: int = 256
+    track_tol: float = 1e-3
+    track_trace_matvecs: int = 6
+    track_local_energy: float = 0.0
+    track_local_energy_draws: int = 8
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -70,6 +103,24 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: constant, cosine or step")
         if self.checkpoint_every < 0 or self.step_size < 1:
             raise ConfigError("checkpoint_every must be >= 0 and step_size >= 1")
+        if self.lr_min < 0 or (self.schedule == "cosine" and self.lr_min > self.lr):
+            raise ConfigError(f"lr_min must be in [0, lr], got {self.lr_min}")
+        self._check_tracking()
+
+    def _check_tracking(self) -> None:
+        if self.track_unit not in ("epoch", "step"):
+            raise ConfigError(f"unknown track_unit {self.track_unit!r}: epoch or step")
+        if self.track_curvature < 0 or self.track_samples < 0 or self.track_trace_matvecs < 0:
+            raise ConfigError("track_curvature, track_samples and track_trace_matvecs must be "
+                              ">= 0")
+        if 0 < self.track_trace_matvecs < 3:
+            raise ConfigError("track_trace_matvecs must be 0 or >= 3 (Hutch++), got "
+                              f"{self.track_trace_matvecs}")
+        if not 0 < self.track_tol < 1:
+            raise ConfigError(f"track_tol must be in (0, 1), got {self.track_tol}")
+        if not self.track_local_energy >= 0 or self.track_local_energy_draws < 1:
+            raise ConfigError("track_local_energy must be >= 0 and track_local_energy_draws "
+                              ">= 1")
 
     def to_dict(self) -> dict[str, Any]:
         """All settings as a plain dict."""

@@ -48,6 +48,7 @@ from landscape.store.writer import writes_study
 from landscape.train.config import TrainConfig
 from landscape.train.evaluate import evaluate
 from landscape.train.optim import make_optimizer, set_lr
+from landscape.train.tracking import CurvatureTracker
 
 METRICS = ("train_loss", "train_acc", "train_loss_clean", "train_acc_clean", "test_loss",
            "test_acc", "lr", "train_running_loss", "epoch_seconds")
@@ -68,6 +69,10 @@ class TrainResult:
         path: the study file (``None`` when not stored).
         resumed_from: the last complete epoch found in the file when this call started (``None``
             for a fresh run; ``config.epochs`` when the run had already finished).
+        config: the settings it was trained with.
+        tracking: with ``track_unit="step"``, the tracked curvature on the step axis
+            (:meth:`~landscape.train.tracking.CurvatureTracker.step_history`); empty otherwise
+            (epoch-unit values are columns of ``history``).
     """
 
     model: nn.Module
@@ -77,6 +82,7 @@ class TrainResult:
     path: Path | None = None
     resumed_from: int | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
+    tracking: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _torch_bytes(obj: Any) -> bytes:
@@ -151,9 +157,15 @@ _SPEED_ONLY = ("eval_batch_size",)
 
 
 def _same(stored: Any, wanted: dict[str, Any]) -> bool:
+    defaults = TrainConfig().to_dict()
+
     def key(signature: Any) -> str:
         if isinstance(signature, dict) and isinstance(signature.get("config"), dict):
-            config = {k: v for k, v in signature["config"].items() if k not in _SPEED_ONLY}
+            # settings added since a run was stored take their defaults (tracking off); the
+            # tracking settings of an untracked run do nothing
+            config = {**defaults, **signature["config"]}
+            config = {k: v for k, v in config.items() if k not in _SPEED_ONLY and not (
+                k.startswith("track_") and not config["track_curvature"])}
             signature = {**signature, "config": config}
         return json.dumps(signature, sort_keys=True, default=str)
 
@@ -254,7 +266,10 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     if fwd is not None:  # runs with the default forward keep the signature they always had
         signature["forward"] = fwd_name
     epochs_axis = np.arange(config.epochs + 1)
-    history = {m: np.full(config.epochs + 1, np.nan) for m in METRICS}
+    tracker = CurvatureTracker(config, model, objective, train_data, fwd) \
+        if config.track_curvature else None
+    metrics = METRICS + (tracker.history_names if tracker else ())
+    history = {m: np.full(config.epochs + 1, np.nan) for m in metrics}
     start = step = 0
     resumed_from: int | None = None
     path = Path(study) if study is not None else None
@@ -270,27 +285,35 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                         f"run {run!r} in {path} was trained with other settings, model or data; "
                         "use another --run name, or overwrite it")
                 hist = group[S.HISTORY]
-                for m in METRICS:
+                for m in metrics:
                     history[m] = hist[m][()]
+                if tracker:
+                    tracker.read(group)
                 if attrs.get("status") == "finished":
                     load_state_into(model, read_state(group[S.MODEL]))
                     return TrainResult(model.eval(), history, epochs_axis, run, path,
-                                       config.epochs, config)
+                                       config.epochs, config,
+                                       tracker.step_history() if tracker else {})
                 if S.RESUME in group:
                     res = group[S.RESUME]
                     done = int(res.attrs["epoch"])
                     load_state_into(model, read_state(res))
                     optimizer.load_state_dict(_torch_load(read_bytes(res, "optimizer")))
                     objective.load_state_dict(_torch_load(read_bytes(res, "objective")))
+                    if tracker:
+                        tracker.load_state(res)
                     start, resumed_from, step = done + 1, done, int(res.attrs["step"])
             else:
-                group = st.create_run(run, {**_run_attrs(model, objective, train_data, test_data,
-                                                         config, signature),
-                                            "forward": fwd_name or "default"},
-                                      overwrite=overwrite)
+                attrs = {**_run_attrs(model, objective, train_data, test_data, config,
+                                      signature), "forward": fwd_name or "default"}
+                if tracker:
+                    attrs["tracking"] = tracker.settings()
+                group = st.create_run(run, attrs, overwrite=overwrite)
                 hist = group.create_group(S.HISTORY)
-                for m in METRICS:
+                for m in metrics:
                     resumable_array(hist, m, {"epoch": epochs_axis})
+                if tracker:
+                    tracker.create(group)
                 data_group = group.create_group("data")
                 write_array(data_group, "train_index", train_data.index.numpy(), compress=True)
                 if test_data is not None:
@@ -312,6 +335,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             te = evaluate(model, test_data, objective, batch_size=config.eval_batch_size,
                           forward=fwd)
             row["test_loss"], row["test_acc"] = te["loss_clean"], te["acc_clean"]
+        if tracker:
+            row.update(tracker.at_epoch(model, epoch))
         for k, v in row.items():
             history[k][epoch] = v
         return row
@@ -331,6 +356,9 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             write_state(res, model, provenance=False)
             write_bytes(res, "optimizer", _torch_bytes(optimizer.state_dict()))
             write_bytes(res, "objective", _torch_bytes(objective.state_dict()))
+            if tracker:
+                tracker.write(group)
+                tracker.save_state(res)
             res.attrs["step"] = step
             res.attrs["epoch"] = epoch
             group.attrs["epochs_done"] = epoch
@@ -341,6 +369,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                 group.attrs["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
     if start == 0:
+        if tracker:
+            tracker.at_step(model, 0)
         row = measure(0, np.nan, np.nan, np.nan)
         store(0, row, final=config.epochs == 0, step=0)
         if callback:
@@ -372,6 +402,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                 total += loss.double().cpu() * n
                 count += n
                 step += 1
+                if tracker:
+                    tracker.at_step(model, step)
         row = measure(epoch, float(total / max(count, 1)), lr, time.perf_counter() - t0)
         model.train()
         store(epoch, row, final=epoch == config.epochs, step=step)
@@ -380,4 +412,5 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
         if callback:
             callback(epoch, row)
     bar.close()
-    return TrainResult(model.eval(), history, epochs_axis, run, path, resumed_from, config)
+    return TrainResult(model.eval(), history, epochs_axis, run, path, resumed_from, config,
+                       tracker.step_history() if tracker else {})

@@ -25,13 +25,22 @@ def make_optimizer(params: Iterable[torch.nn.Parameter],
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
     """Learning-rate multiplier during ``epoch`` (0-based): a pure function of the epoch, so a
-    resumed run follows the same schedule."""
-    if config.schedule == "constant" or config.epochs <= 1:
+    resumed run follows the same schedule.
+
+    Cosine: ``f + (1 − f)·(1 + cos(π·epoch/E))/2`` with ``f = lr_min/lr`` and ``E`` epochs, so the
+    first epoch runs at ``lr`` and the last above ``lr_min`` (the floor is approached after the
+    last epoch, not spent on it).
+
+    Example:
+        >>> [round(lr_factor(e, TrainConfig(epochs=2)), 3) for e in range(2)]
+        [1.0, 0.5]
+    """
+    if config.schedule == "constant" or config.epochs < 1:
         return 1.0
     if config.schedule == "step":
         return config.gamma ** (epoch // config.step_size)
     floor = config.lr_min / config.lr
-    cos = 0.5 * (1.0 + math.cos(math.pi * epoch / (config.epochs - 1)))
+    cos = 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
     return floor + (1.0 - floor) * cos
 
 

@@ -1,0 +1,268 @@
+"""Curvature along the training trajectory: λ_max, tr H and δE(σ*) every few epochs or steps.
+
+With ``TrainConfig(track_curvature=EVERY)`` the training loop measures, at the initialisation,
+every ``EVERY`` epochs (``track_unit="epoch"``) or optimiser steps (``"step"``) and at the end of
+training, the curvature of the training loss
+
+.. math:: L(\\theta) = \\frac{1}{n}\\sum_{i \\in S} \\ell(f_\\theta(x_i), y_i)
+
+on a fixed stratified subset ``S`` of the training data (``track_samples``, seeded by the run's
+seed), with the model in eval mode:
+
+- ``lambda_max``: the largest eigenvalue of ``H = ∇²L`` by thick-restart Lanczos
+  (:func:`~landscape.hessian.lanczos.thick_restart_lanczos`) started from the previous
+  measurement's top eigenvector. Along a trajectory the top eigenvector turns slowly, so a
+  measurement takes a few products instead of the 10-20 of a random start. Converged when the
+  residual ``‖Hv − λv‖ ≤ tol·λ_max`` (so ``|λ − λ_max| ≤ tol·λ_max``, typically
+  ``(tol·λ_max)²/gap``); ``lambda_max_residual`` records it. This is the sharpness of Cohen et al.
+  (ICLR 2021), who show that under full-batch gradient descent with step η it rises
+  ("progressive sharpening") until it hovers at ``2/η`` ("edge of stability").
+- ``hessian_trace`` (``track_trace_matvecs`` > 0): Hutch++ (:func:`~landscape.hessian.trace`)
+  with fixed probes (the same at every measurement: common random numbers, so changes along the
+  trajectory are more precise than one estimate's ``hessian_trace_stderr``).
+- ``local_energy`` (``track_local_energy`` = σ* > 0): δE(σ*) of the training loss under
+  multiplicative noise (:func:`~landscape.flatness.local_energy`, fixed draws).
+- ``hvp_count``: Hessian-vector products this measurement spent (``lambda_max_matvecs`` of them
+  for λ_max); ``track_seconds``: its wall time (not reproducible, like ``epoch_seconds``).
+
+The loss is the objective's own when it is a per-sample loss of the logits, the base loss of SAM
+and ASAM, and cross-entropy for procedures that are neither. Measuring never changes training:
+it runs with torch's global random state forked, on the model in eval mode (restored after), and
+only reads the parameters, so a tracked run reaches the same weights, bit for bit, as an
+untracked one. The warm-start vector is part of the resume state, so a killed run resumes to the
+same tracked values too.
+
+Storage: with ``track_unit="epoch"`` the values are columns of the run's per-epoch history (NaN at
+epochs not measured); with ``"step"`` they go to ``runs/<run>/tracking/`` on a ``step`` axis
+(``0 .. total steps``), with the ``epoch`` (fractional: ``step / steps per epoch``) beside them.
+
+Example:
+    >>> from landscape.data import gaussian_mixture
+    >>> from landscape.models import MLP
+    >>> from landscape.objectives import get
+    >>> from landscape.train import TrainConfig, train
+    >>> data = gaussian_mixture(120, dim=2, num_classes=2, seed=0)
+    >>> result = train(MLP(2, 2, depth=1, width=8), get("ce"), data, progress=False,
+    ...                config=TrainConfig(epochs=4, batch_size=40, track_curvature=2))
+    >>> bool(np.isnan(result.history["lambda_max"][1])), result.history["lambda_max"].shape
+    (True, (5,))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from landscape._seeding import derive_seed, torch_generator
+from landscape.data import LabelledDataset, subset
+from landscape.errors import ConfigError
+from landscape.flatness.local_energy import local_energy
+from landscape.forward import Forward
+from landscape.hessian import HessianOperator, trace
+from landscape.hessian.lanczos import thick_restart_lanczos
+from landscape.objectives import get
+from landscape.objectives.base import LossObjective, Objective
+from landscape.store import ResumableArray, resumable_array, write_array
+from landscape.train.config import TrainConfig
+
+#: The tracked quantities, as history columns (epoch unit) or ``tracking/`` arrays (step unit).
+TRACKED = ("lambda_max", "lambda_max_residual", "lambda_max_matvecs", "hessian_trace",
+           "hessian_trace_stderr", "local_energy", "hvp_count", "track_seconds")
+
+#: Product budget of one λ_max measurement (a warm start needs a few; a cold one 10-20 on the
+#: digits MLP); a measurement that runs out records its residual, which says how far it got.
+MAX_LANCZOS_MATVECS = 300
+
+#: Lanczos basis size (ARPACK/scipy ``eigsh``'s default for one eigenpair).
+NCV = 20
+
+#: Group of the step-unit values in a run.
+STEP_GROUP = "tracking"
+
+
+def tracked_loss(objective: Objective) -> tuple[LossObjective, str]:
+    """The per-sample loss whose Hessian is tracked: the objective's own when it is one, the base
+    of an objective that wraps one (SAM, ASAM), else cross-entropy."""
+    if isinstance(objective, LossObjective):
+        return objective, objective.name
+    base = getattr(objective, "base", None)
+    if isinstance(base, LossObjective):
+        return base, base.name
+    return get("ce"), "ce"  # type: ignore[return-value]
+
+
+def num_steps_per_epoch(n: int, config: TrainConfig) -> int:
+    """Optimiser steps in one epoch of ``n`` samples (as the loop's batching makes them)."""
+    chunks = math.ceil(n / config.batch_size)
+    if config.drop_last and chunks > 1 and n % config.batch_size:
+        chunks -= 1
+    return chunks
+
+
+class CurvatureTracker:
+    """Measures and stores the tracked curvature of one training run (see the module docstring).
+
+    Args:
+        config: the run's settings (``track_*`` fields).
+        model: the network being trained (its parameters are read at each measurement).
+        objective: the training objective (its loss is the one measured, see
+            :func:`tracked_loss`).
+        train_data: the training set; the subset measured on is drawn from it.
+        forward: the run's ``forward(model, batch) -> (outputs, targets)``
+            (:mod:`landscape.forward`; ``None``: the default ``model(x), y``).
+
+    Raises:
+        ConfigError: ``track_local_energy`` with a structured forward (the local energy takes
+            ``model(x)`` logits).
+    """
+
+    def __init__(self, config: TrainConfig, model: nn.Module, objective: Objective,
+                 train_data: LabelledDataset, forward: Forward | None = None) -> None:
+        if forward is not None and config.track_local_energy > 0:
+            raise ConfigError("track_local_energy needs the default forward (model(x) logits)")
+        self.config = config
+        self.forward = forward
+        self.every = config.track_curvature
+        self.unit = config.track_unit
+        n = config.track_samples
+        self.data = subset(train_data, n, seed=config.seed) if 0 < n < len(train_data) \
+            else train_data
+        p = next(model.parameters())
+        self.x = self.data.x.to(device=p.device, dtype=p.dtype)
+        self.y = self.data.y.to(p.device)
+        self.loss_fn, self.loss_name = tracked_loss(objective)
+        self.steps_per_epoch = num_steps_per_epoch(len(train_data), config)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.vector: torch.Tensor | None = None
+        self.pending: dict[int, dict[str, float]] = {}
+        self.values = {k: np.full(self.total_steps + 1, np.nan) for k in TRACKED} \
+            if self.unit == "step" else {}
+        self._checked = False
+
+    @property
+    def history_names(self) -> tuple[str, ...]:
+        """The per-epoch history columns this tracker fills (none for the step unit)."""
+        return TRACKED if self.unit == "epoch" else ()
+
+    def settings(self) -> dict[str, Any]:
+        """What is measured and how, recorded in the run's attributes."""
+        c = self.config
+        return {"every": self.every, "unit": self.unit, "num_samples": len(self.data),
+                "subset_indices_sha256": self.data.indices_hash(), "loss": self.loss_name,
+                "lambda_max": {"method": "thick-restart Lanczos, warm-started", "tol": c.track_tol,
+                               "ncv": NCV, "max_matvecs": MAX_LANCZOS_MATVECS},
+                "trace": {"method": "hutch++", "num_matvecs": c.track_trace_matvecs},
+                "local_energy": {"sigma": c.track_local_energy, "noise": "multiplicative",
+                                 "num_samples": c.track_local_energy_draws},
+                "model_mode": "eval", "steps_per_epoch": self.steps_per_epoch}
+
+    # ------------------------------------------------------------------------- measuring
+    def measure(self, model: nn.Module) -> dict[str, float]:
+        """Measure the tracked quantities at the current weights (one row of :data:`TRACKED`)."""
+        t0 = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                row = self._measure(model)
+        finally:
+            model.train(was_training)
+        row["track_seconds"] = time.perf_counter() - t0
+        return row
+
+    def _measure(self, model: nn.Module) -> dict[str, float]:
+        c = self.config
+        H = HessianOperator(model, self.loss_fn, (self.x, self.y),
+                            check_deterministic=not self._checked, forward=self.forward)
+        self._checked = True
+        gen = torch_generator(c.seed, "track", "lanczos")
+        start = self.vector if self.vector is not None else torch.randn(
+            H.shape[0], generator=gen, dtype=torch.float64)
+        pairs = thick_restart_lanczos(H, 1, which="largest", ncv=min(NCV, H.shape[0]),
+                                      tol=c.track_tol, max_matvecs=MAX_LANCZOS_MATVECS,
+                                      start=start, generator=gen)
+        self.vector = pairs.vectors[:, 0].detach().cpu().clone()
+        row = dict.fromkeys(TRACKED, math.nan)
+        row.update(lambda_max=float(pairs.values[0]), lambda_max_residual=float(
+            pairs.residuals[0]), lambda_max_matvecs=float(pairs.num_matvecs))
+        if c.track_trace_matvecs:
+            tr = trace(H, c.track_trace_matvecs, method="hutch++",
+                       seed=derive_seed(c.seed, "track", "trace"))
+            row.update(hessian_trace=tr.estimate, hessian_trace_stderr=tr.stderr)
+        row["hvp_count"] = float(H.num_matvecs)
+        H.release_cache()
+        if c.track_local_energy > 0:
+            le = local_energy(model, self.loss_fn, (self.x, self.y), [c.track_local_energy],
+                              c.track_local_energy_draws,
+                              seed=derive_seed(c.seed, "track", "local_energy"))
+            row["local_energy"] = float(le.delta[0])
+        return row
+
+    def at_epoch(self, model: nn.Module, epoch: int) -> dict[str, float]:
+        """The tracked row at the end of ``epoch`` (0: the initialisation): measured when due in
+        the epoch unit, NaN otherwise (``{}`` in the step unit)."""
+        if self.unit != "epoch":
+            return {}
+        if epoch % self.every == 0 or epoch == self.config.epochs:
+            return self.measure(model)
+        return dict.fromkeys(TRACKED, math.nan)
+
+    def at_step(self, model: nn.Module, step: int) -> None:
+        """After optimiser step ``step`` (0: the initialisation): measure when due in the step
+        unit; the row is written with the epoch that contains it."""
+        if self.unit == "step" and (step % self.every == 0 or step == self.total_steps):
+            row = self.measure(model)
+            self.pending[step] = row
+            for k, v in row.items():
+                self.values[k][step] = v
+
+    # --------------------------------------------------------------------------- storing
+    def create(self, run_group: h5py.Group) -> None:
+        """Create the step-unit arrays in a new run (nothing for the epoch unit)."""
+        if self.unit != "step":
+            return
+        group = run_group.create_group(STEP_GROUP)
+        axis = {"step": np.arange(self.total_steps + 1)}
+        for k in TRACKED:
+            resumable_array(group, k, axis)
+        write_array(group, "epoch", np.arange(self.total_steps + 1) / self.steps_per_epoch)
+
+    def write(self, run_group: h5py.Group) -> None:
+        """Write the step-unit rows measured since the last call."""
+        if not self.pending:
+            return
+        group = run_group[STEP_GROUP]
+        for step, row in self.pending.items():
+            for k, v in row.items():
+                ResumableArray(group[k], group[k + ".computed"], flush=False)[step] = v
+        self.pending.clear()
+
+    def read(self, run_group: h5py.Group) -> None:
+        """Load the step-unit values of a stored run (to resume or return it)."""
+        if self.unit == "step" and STEP_GROUP in run_group:
+            for k in TRACKED:
+                self.values[k] = run_group[STEP_GROUP][k][()]
+
+    def save_state(self, resume_group: h5py.Group) -> None:
+        """Write the warm-start vector into the run's resume state."""
+        if self.vector is not None:
+            write_array(resume_group, "track_vector", self.vector.numpy())
+
+    def load_state(self, resume_group: h5py.Group) -> None:
+        """Restore the warm-start vector from the resume state."""
+        if "track_vector" in resume_group:
+            self.vector = torch.from_numpy(resume_group["track_vector"][()])
+
+    def step_history(self) -> dict[str, np.ndarray]:
+        """The step-unit values ``{"step", "epoch", *TRACKED}`` (empty for the epoch unit)."""
+        if self.unit != "step":
+            return {}
+        steps = np.arange(self.total_steps + 1)
+        return {"step": steps, "epoch": steps / self.steps_per_epoch,
+                **{k: v.copy() for k, v in self.values.items()}}

@@ -1,0 +1,205 @@
+"""Curvature tracked along training: exact against dense Hessians, NaN where not measured,
+resumed bit for bit, settings recorded, training unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call
+
+from landscape.data import subset
+from landscape.errors import ConfigError
+from landscape.models import build
+from landscape.objectives import get
+from landscape.store import Study
+from landscape.train import TrainConfig, train
+from landscape.train.tracking import STEP_GROUP, TRACKED, CurvatureTracker, tracked_loss
+
+CONFIG = TrainConfig(epochs=5, batch_size=32, lr=0.05, seed=3, track_curvature=2,
+                     track_samples=50)
+REPRODUCIBLE = [k for k in TRACKED if k != "track_seconds"]
+
+
+def _model(seed: int = 0, dtype: torch.dtype = torch.float64, **kw: object) -> torch.nn.Module:
+    return build("mlp", (4,), 3, seed=seed, depth=1, width=6, **kw).to(dtype)
+
+
+def _dense_hessian(model: torch.nn.Module, loss_fn, x: torch.Tensor, y: torch.Tensor
+                   ) -> torch.Tensor:
+    """The float64 Hessian of the mean loss over all parameters, by autograd (eval mode)."""
+    model = model.eval()
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for _, p in model.named_parameters()]
+    flat = torch.cat([p.detach().reshape(-1) for _, p in model.named_parameters()])
+
+    def loss_of(theta: torch.Tensor) -> torch.Tensor:
+        params, i = {}, 0
+        for n, s in zip(names, shapes):
+            params[n] = theta[i: i + s.numel()].reshape(s)
+            i += s.numel()
+        return loss_fn(functional_call(model, params, (x,)), y)
+
+    return torch.autograd.functional.hessian(loss_of, flat)
+
+
+def test_tracked_values_equal_the_dense_hessian_at_each_measured_epoch(data) -> None:
+    train_data, _ = data
+    config = replace(CONFIG, track_tol=1e-6, track_trace_matvecs=3 * 51)  # 51 parameters
+    sub = subset(train_data, config.track_samples, seed=config.seed)
+    loss_fn = get("mse")
+    dense: dict[int, torch.Tensor] = {}
+    holder: dict[str, torch.nn.Module] = {}
+
+    def record(epoch: int, row: dict) -> None:
+        dense[epoch] = _dense_hessian(holder["model"], loss_fn, sub.x.double(), sub.y)
+        holder["model"].train()
+
+    holder["model"] = model = _model()
+    result = train(model, loss_fn, train_data, config=config, progress=False, callback=record)
+    h = result.history
+    for epoch in (0, 2, 4, 5):
+        H = dense[epoch]
+        assert H.shape == (51, 51)
+        top = float(torch.linalg.eigvalsh(H)[-1])
+        assert h["lambda_max"][epoch] == pytest.approx(top, rel=1e-9, abs=1e-12)
+        # 3P Hutch++ products: the sketch spans the whole space, so the trace is exact
+        assert h["hessian_trace"][epoch] == pytest.approx(float(torch.trace(H)), rel=1e-9)
+        assert h["lambda_max_residual"][epoch] <= 1e-6 * abs(top)
+        assert h["hvp_count"][epoch] == h["lambda_max_matvecs"][epoch] + 3 * 51
+    # the eigenvalue changed along training, so agreement at every epoch is not a coincidence
+    assert len({round(float(h["lambda_max"][e]), 6) for e in (0, 2, 4, 5)}) == 4
+
+
+def test_nan_at_epochs_not_measured_and_the_warm_start_saves_products(data) -> None:
+    result = train(_model(), get("ce"), *data, replace(CONFIG, epochs=9), progress=False)
+    h = result.history
+    measured = [0, 2, 4, 6, 8, 9]
+    for k in REPRODUCIBLE:
+        if k in ("local_energy",):  # not asked for
+            assert np.isnan(h[k]).all()
+            continue
+        assert np.isfinite(h[k][measured]).all(), k
+        assert np.isnan(np.delete(h[k], measured)).all(), k
+    # a cold start (epoch 0) needs more Lanczos products than the warm starts after it
+    assert h["lambda_max_matvecs"][0] > np.median(h["lambda_max_matvecs"][measured[1:]])
+    assert (h["hvp_count"][measured] == h["lambda_max_matvecs"][measured] + 6).all()
+
+
+def test_tracking_leaves_the_training_trajectory_unchanged(data) -> None:
+    plain = train(_model(dropout=0.2, dtype=torch.float32), get("ce"), *data,
+                  replace(CONFIG, track_curvature=0), progress=False)
+    tracked = train(_model(dropout=0.2, dtype=torch.float32), get("ce"), *data,
+                    replace(CONFIG, track_curvature=1, track_local_energy=0.1), progress=False)
+    for a, b in zip(plain.model.state_dict().values(), tracked.model.state_dict().values()):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(plain.history["train_loss"], tracked.history["train_loss"])
+    assert np.isfinite(tracked.history["local_energy"]).all()
+    assert "lambda_max" not in plain.history
+
+
+def _interrupted(config: TrainConfig, data, path: Path, at: int, objective: str = "ce",
+                 drop_vector: bool = False):
+    def stop(epoch: int, _: dict) -> None:
+        if epoch == at:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_model(), get(objective), *data, config, study=path, run="r", progress=False,
+              callback=stop)
+    if drop_vector:
+        with Study(path, "a") as study:
+            del study.run("r")["resume/track_vector"]
+    return train(_model(), get(objective), *data, config, study=path, run="r", progress=False)
+
+
+def test_an_interrupted_run_resumes_bit_identical_tracked_values_included(data,
+                                                                          tmp_path: Path) -> None:
+    config = replace(CONFIG, epochs=7, track_curvature=1, track_local_energy=0.05)
+    reference = train(_model(), get("ce"), *data, config, progress=False)
+    resumed = _interrupted(config, data, tmp_path / "a.h5", at=3)
+    assert resumed.resumed_from == 3
+    for k in REPRODUCIBLE:
+        np.testing.assert_array_equal(resumed.history[k], reference.history[k], err_msg=k)
+    loaded = train(_model(), get("ce"), *data, config, study=tmp_path / "a.h5", run="r",
+                   progress=False)
+    np.testing.assert_array_equal(loaded.history["lambda_max"], reference.history["lambda_max"])
+    # the warm-start vector is what makes it exact: resuming without it changes the values
+    cold = _interrupted(config, data, tmp_path / "b.h5", at=3, drop_vector=True)
+    assert not np.array_equal(cold.history["lambda_max_matvecs"],
+                              reference.history["lambda_max_matvecs"]) or not np.array_equal(
+        cold.history["lambda_max"], reference.history["lambda_max"])
+    np.testing.assert_allclose(cold.history["lambda_max"], reference.history["lambda_max"],
+                               rtol=1e-4)
+
+
+def test_step_unit_full_batch_gd_resumes_and_is_stored_on_a_step_axis(data,
+                                                                       tmp_path: Path) -> None:
+    gd = replace(CONFIG, epochs=6, batch_size=120, momentum=0.0, schedule="constant",
+                 track_curvature=2, track_unit="step", track_samples=0)
+    reference = train(_model(), get("mse"), *data, gd, progress=False)
+    t = reference.tracking
+    np.testing.assert_array_equal(t["step"], np.arange(7))
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(t["lambda_max"])), [0, 2, 4, 6])
+    assert "lambda_max" not in reference.history
+    resumed = _interrupted(gd, data, tmp_path / "gd.h5", at=3, objective="mse")
+    for k in REPRODUCIBLE:
+        np.testing.assert_array_equal(resumed.tracking[k], t[k], err_msg=k)
+    with Study(tmp_path / "gd.h5") as study:
+        group = study.run("r")[STEP_GROUP]
+        np.testing.assert_array_equal(group["lambda_max"][()], t["lambda_max"])
+        assert group["lambda_max"].dims[0][0].name.endswith("step")
+    # SGD with 4 steps per epoch, every 3 steps: measured inside epochs, and at the end
+    sgd = train(_model(), get("ce"), *data, replace(gd, batch_size=32, epochs=2,
+                                                    track_curvature=3), progress=False)
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(sgd.tracking["lambda_max"])),
+                                  [0, 3, 6, 8])
+    np.testing.assert_allclose(sgd.tracking["epoch"][[4, 8]], [1.0, 2.0])
+
+
+def test_settings_are_recorded_with_the_run(data, study_path: Path) -> None:
+    train(_model(), get("sam", rho=0.05, base="mse"), *data, CONFIG, study=study_path,
+          run="r", progress=False)
+    with Study(study_path) as study:
+        attrs = study.run_attrs("r")
+        history = study.run("r")["history"]
+        assert {"lambda_max", "hessian_trace", "hvp_count"} <= set(history)
+    tracking = attrs["tracking"]
+    assert tracking["every"] == 2 and tracking["unit"] == "epoch"
+    assert tracking["num_samples"] == 50 and tracking["loss"] == "mse"  # SAM's base loss
+    assert tracking["lambda_max"]["tol"] == CONFIG.track_tol
+    assert tracking["trace"] == {"method": "hutch++", "num_matvecs": 6}
+    assert attrs["config"]["track_curvature"] == 2
+    with pytest.raises(ConfigError, match="other settings"):
+        train(_model(), get("sam", rho=0.05, base="mse"), *data,
+              replace(CONFIG, track_curvature=1), study=study_path, run="r", progress=False)
+
+
+def test_tracked_loss_and_bad_settings() -> None:
+    assert tracked_loss(get("focal"))[1] == "focal"
+    assert tracked_loss(get("sam"))[1] == "ce"
+    for bad in ({"track_unit": "batch"}, {"track_trace_matvecs": 2}, {"track_curvature": -1},
+                {"track_tol": 0.0}, {"track_local_energy": -0.1}):
+        with pytest.raises(ConfigError):
+            TrainConfig(**{"track_curvature": 1, **bad})  # type: ignore[arg-type]
+    assert CurvatureTracker  # exported for the loop and for users
+
+
+def test_a_run_stored_before_tracking_existed_still_loads(data, study_path: Path) -> None:
+    """Stored signatures lack the tracking settings; they read as their defaults (off)."""
+    import json
+
+    train(_model(), get("ce"), *data, replace(CONFIG, track_curvature=0), study=study_path,
+          run="r", progress=False)
+    with Study(study_path, "a") as study:
+        group = study.run("r")
+        signature = json.loads(group.attrs["signature"])
+        for key in [k for k in signature["config"] if k.startswith("track_")]:
+            del signature["config"][key]
+        group.attrs["signature"] = json.dumps(signature)
+    again = train(_model(), get("ce"), *data, replace(CONFIG, track_curvature=0),
+                  study=study_path, run="r", progress=False)
+    assert again.resumed_from == CONFIG.epochs
