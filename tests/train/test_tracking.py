@@ -203,3 +203,23 @@ def test_a_run_stored_before_tracking_existed_still_loads(data, study_path: Path
     again = train(_model(), get("ce"), *data, replace(CONFIG, track_curvature=0),
                   study=study_path, run="r", progress=False)
     assert again.resumed_from == CONFIG.epochs
+
+
+def test_a_structured_forward_is_tracked_over_its_tokens() -> None:
+    """With ``forward=``, λ_max is that of the token-level loss the run trains."""
+    from landscape.hessian import HessianOperator
+    from tests.padded import Tagger
+    from tests.train.test_train_forward import _sequences, tokens
+
+    data = _sequences()
+    torch.manual_seed(0)
+    model = Tagger(dim=3, hidden=4, classes=3).double()
+    config = TrainConfig(epochs=2, batch_size=8, lr=0.5, track_curvature=2, track_samples=0,
+                         track_tol=1e-8, track_trace_matvecs=0)
+    res = train(model, get("ce"), data, config=config, progress=False, forward=tokens)
+    H = HessianOperator(res.model, get("ce"), (data.x.double(), data.y), forward=tokens)
+    top = float(torch.linalg.eigvalsh(H @ torch.eye(H.num_params, dtype=torch.float64))[-1])
+    assert res.history["lambda_max"][2] == pytest.approx(top, rel=1e-9)
+    with pytest.raises(ConfigError, match="default forward"):
+        train(model, get("ce"), data, config=replace(config, track_local_energy=0.1),
+              progress=False, forward=tokens)
