@@ -24,6 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=80)
     p.add_argument("--params", default=None, metavar="PATTERN",
                    help="glob over parameter names selecting a block, e.g. 'hidden.0.*'")
+    p.add_argument("--blocks", nargs="?", const="auto", default=None,
+                   choices=["auto", "layer", "type"],
+                   help="the spectral density of every Hessian block, plotted side by side: "
+                        "each layer, or each transformer block type (query, key, value, output, "
+                        "mlp, embedding, norm, head); 'auto' picks type for transformers")
     p.add_argument("--ggn", action="store_true", help="generalised Gauss-Newton instead")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="measure on a fixed stratified subset of N training samples")
@@ -47,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
     from landscape.plot._style import plt
 
     name = args.name or ("ggn" if args.ggn else "hessian")
+    if args.blocks:
+        return _blocks(args, name)
     m = measure_spectrum(
         args.file, args.run, name=name, curvature="ggn" if args.ggn else "hessian",
         params=args.params, topk=args.topk, bottomk=args.bottomk, tol=args.tol,
@@ -82,4 +89,47 @@ def main(args: argparse.Namespace) -> int:
         fig.tight_layout()
         out = args.plot or f"figures/{args.run}_{name}.png"
         print(f"  figure: {save(fig, out)}")
+    return 0
+
+
+def _blocks(args: argparse.Namespace, name: str) -> int:
+    """``--blocks``: one stored density per block (``<name>-block-<label>``), JS distances, plot."""
+    import math
+
+    import numpy as np
+
+    from landscape.hessian.blocks import js_distances, parameter_blocks
+    from landscape.hessian.plots import plot_block_densities
+    from landscape.hessian.study import measure_spectrum
+    from landscape.plot import save
+    from landscape.store import load_model
+
+    model = load_model(args.file, args.run)
+    sizes = {n: p.numel() for n, p in model.named_parameters()}
+    blocks = parameter_blocks(model, args.blocks)
+    densities, counts = {}, {}
+    samples = None
+    for label, names in blocks.items():
+        count = sum(sizes[n] for n in names)
+        m = measure_spectrum(
+            args.file, args.run, name=f"{name}-block-{label}",
+            curvature="ggn" if args.ggn else "hessian", params=names,
+            num_probes=args.probes, num_steps=min(args.steps, count), num_samples=args.samples,
+            batch_size=args.batch_size, dtype=DTYPES[args.dtype], device=args.device,
+            seed=args.seed, overwrite=args.overwrite, data_dir=args.data_dir)
+        assert m.density is not None
+        densities[label], counts[label], samples = m.density, count, m.num_samples
+        top = float(max(v for v in m.density.nodes.ravel() if not math.isnan(v)))
+        print(f"  {label}: P={count}, largest Ritz value {top:.4g} "
+              f"({'computed' if m.recomputed else 'stored'})")
+    labels, dist = js_distances(densities)
+    if len(labels) > 1:
+        mean = dist[~np.eye(len(labels), dtype=bool)].mean()
+        print(f"  heterogeneity: mean pairwise Jensen-Shannon distance {mean:.3f} over "
+              f"{len(labels)} blocks")
+    fig = plot_block_densities(densities, num_params=counts,
+                               title=f"{args.run}: {name} blocks ({args.blocks}), "
+                                     f"n={samples}, {args.probes} probes")
+    out = args.plot or f"figures/{args.run}_{name}_blocks.png"
+    print(f"  figure: {save(fig, out)}")
     return 0

@@ -1,9 +1,12 @@
-"""Plots of Hessian spectra: the smoothed spectral density on a log scale, and the top-k.
+"""Plots of Hessian spectra: the smoothed spectral density on a log scale, the top-k, and the
+densities of Hessian blocks side by side.
 
 Uses matplotlib's object API on a given ``Axes`` (or a new Agg figure), never ``pyplot`` state.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -64,3 +67,45 @@ def plot_topk(result: EigenResult, ax: Axes | None = None) -> Axes:
     ax.set_xlabel(f"rank ({result.which})")
     ax.set_ylabel("eigenvalue")
     return ax
+
+
+def plot_block_densities(densities: Mapping[str, SpectralDensityResult], *,
+                         num_params: Mapping[str, int] | None = None, ncols: int = 4,
+                         title: str | None = None, floor: float = 1e-7) -> Figure:
+    """The spectral densities of Hessian blocks side by side, one panel per block.
+
+    Each panel has its own eigenvalue axis (block spectra differ by orders of magnitude in a
+    transformer) and a shared logarithmic density axis; the title gives the block and its size.
+
+    Args:
+        densities: ``{label: SpectralDensityResult}``, e.g. :attr:`BlockSpectra.densities`.
+        num_params: ``{label: P_block}`` for the panel titles.
+        ncols: panels per row.
+        title: figure title.
+        floor: added to the density before the log scale (as :func:`plot_density`).
+
+    Returns:
+        A new Agg :class:`~matplotlib.figure.Figure`.
+    """
+    labels = list(densities)
+    ncols = max(1, min(ncols, len(labels)))
+    nrows = -(-len(labels) // ncols)
+    fig = Figure(figsize=(3.2 * ncols, 2.6 * nrows + (0.5 if title else 0)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    for ax, label in zip(axes.flat, labels):
+        plot_density(densities[label], ax, floor=floor)
+        size = f" (P={num_params[label]:,})" if num_params and label in num_params else ""
+        ax.set_title(f"{label}{size}", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.label.set_size(8)
+        if ax not in axes[:, 0]:
+            ax.set_ylabel("")
+        else:
+            ax.yaxis.label.set_size(8)
+    for ax in list(axes.flat)[len(labels):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
