@@ -131,3 +131,21 @@ def test_result_class_comes_from_a_registry(study_path: Path, tmp_path: Path,
             with pytest.raises(StoreError, match="never chooses code"):
                 load_result(group)
     assert not marker.exists() and "evil_result_for_test" not in sys.modules
+
+
+def test_every_toolkit_result_class_can_be_read_back() -> None:
+    import landscape.compare
+    import landscape.flatness
+    import landscape.hessian
+    import landscape.shallow  # noqa: F401  (defines the result classes)
+    from landscape.flatness import SharpnessResult
+    from landscape.hessian._results import ArraysMixin
+    from landscape.store.results import RESULT_MODULES, result_class
+
+    def subclasses(cls: type) -> list[type]:
+        return [s for c in cls.__subclasses__() for s in (c, *subclasses(c))]
+
+    for cls in (*subclasses(ArraysMixin), SharpnessResult):
+        if not cls.__module__.startswith("tests."):
+            assert cls.__module__ in RESULT_MODULES, cls
+            assert result_class(f"{cls.__module__}.{cls.__qualname__}") is cls
