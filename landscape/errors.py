@@ -46,3 +46,16 @@ class NonFiniteError(LandscapeError, FloatingPointError):
 
 class NonDeterministicError(LandscapeError):
     """An operator that must be deterministic is not (BatchNorm/dropout in train mode, ...)."""
+
+
+class StudyDamagedError(StoreError):
+    """Part of a study file cannot be read (bytes overwritten, a failed checksum); the message
+    names the file, the damaged object and what can still be read."""
+
+
+class NoSpaceError(StoreError, OSError):
+    """The disk holding a study is full; the write was stopped before it changed the file."""
+
+
+class ReadOnlyStudyError(StoreError, PermissionError):
+    """A write was asked of a study on read-only media or without write permission."""

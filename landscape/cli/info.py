@@ -7,14 +7,20 @@ import argparse
 import h5py
 import numpy as np
 
+from landscape.errors import StudyDamagedError
 from landscape.store import Study, read_attrs
 from landscape.store import _schema as S
+from landscape.store.commit import is_scratch
+from landscape.store.integrity import describe, scan
+from landscape.store.models import trajectory_epochs
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show what a study file holds")
     p.add_argument("file")
     p.add_argument("--tree", action="store_true", help="list every dataset with shape and dtype")
+    p.add_argument("--check", action="store_true",
+                   help="read every stored value too (checks the checksums; slower)")
     p.set_defaults(func=main)
 
 
@@ -41,10 +47,26 @@ def _state(item: h5py.Group | h5py.Dataset) -> str:
 def _measurements(group: h5py.Group) -> None:
     if S.MEASUREMENTS in group:
         for m, item in group[S.MEASUREMENTS].items():
+            if is_scratch(m):
+                continue
             print(f"    measurement {m}{_state(item)}")
 
 
 def main(args: argparse.Namespace) -> int:
+    report = scan(args.file, data=args.check)
+    damaged = dict(report.damaged)
+    try:
+        _list(args, {r: next(f"{o} ({w})" for o, w in damaged.items()
+                             if o.startswith(f"/{S.RUNS}/{r}")) for r in report.damaged_runs})
+    except StudyDamagedError:
+        if report.ok:
+            raise
+    if not report.ok:
+        raise StudyDamagedError(describe(args.file, report))
+    return 0
+
+
+def _list(args: argparse.Namespace, damaged: dict[str, str]) -> None:
     with Study(args.file) as study:
         a = study.attrs
         print(f"{args.file}: {S.FORMAT} schema {a.get('schema_version')}, created "
@@ -53,6 +75,9 @@ def main(args: argparse.Namespace) -> int:
         runs = study.runs()
         print(f"{len(runs)} run(s)")
         for name in runs:
+            if name in damaged:
+                print(f"  {name}: DAMAGED at {damaged[name]}; not readable")
+                continue
             group = study.run(name)
             r = read_attrs(group)
             if r.get("kind") == "shallow":
@@ -74,10 +99,9 @@ def main(args: argparse.Namespace) -> int:
                          f"{_last(h['test_acc'][()]):.4f}")
             print(line)
             if S.TRAJECTORY in group:
-                print(f"    trajectory: epochs {group[S.TRAJECTORY]['epoch'][()].tolist()}")
+                print(f"    trajectory: epochs {trajectory_epochs(group[S.TRAJECTORY]).tolist()}")
             _measurements(group)
         if args.tree:
             for path, obj in study.walk():
                 if isinstance(obj, h5py.Dataset):
                     print(f"  /{path}  {obj.shape} {obj.dtype}")
-    return 0

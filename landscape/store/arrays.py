@@ -18,6 +18,16 @@ from landscape.store import _schema as S
 from landscape.store.study import read_attrs, write_attrs
 
 
+def checksummed(shape: tuple[int, ...], chunks: Any = True, **kwargs: Any) -> dict[str, Any]:
+    """``create_dataset`` options that store an array with HDF5's Fletcher-32 checksum filter,
+    so that bytes damaged on disk fail the read (named by
+    :func:`landscape.store.integrity.scan`) instead of being read silently. The filter needs
+    chunks; a scalar or empty array is stored plain."""
+    if not shape or 0 in shape:
+        return kwargs
+    return {"chunks": chunks, "fletcher32": True, **kwargs}
+
+
 class ResumableArray:
     """A NaN-initialised HDF5 dataset with a boolean ``computed`` mask of the same shape.
 
@@ -98,7 +108,7 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
                 raise StoreError(f"axis {axis!r} in {group.name} already holds other values; "
                                  "use another measurement name or overwrite it")
         else:
-            group.create_dataset(axis, data=coords)
+            group.create_dataset(axis, data=coords, **checksummed(coords.shape))
             group[axis].make_scale(axis)
     if name in group:
         ds = group[name]
@@ -107,8 +117,10 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
                              f"{read_attrs(ds).get('axes')}, not {full} and {list(axes)}; "
                              "use another name or overwrite it")
         return ResumableArray(ds, group[mask_name], flush=flush)
-    ds = group.create_dataset(name, shape=full, dtype=dtype, fillvalue=np.nan)
-    mask = group.create_dataset(mask_name, shape=shape, dtype=bool, fillvalue=False)
+    ds = group.create_dataset(name, shape=full, dtype=dtype, fillvalue=np.nan,
+                              **checksummed(full))
+    mask = group.create_dataset(mask_name, shape=shape, dtype=bool, fillvalue=False,
+                                **checksummed(shape))
     for k, axis in enumerate(axes):
         ds.dims[k].attach_scale(group[axis])
         ds.dims[k].label = axis
@@ -138,8 +150,9 @@ def write_array(group: h5py.Group, name: str, data: Any, *,
         del group[name]
     kwargs: dict[str, Any] = {}
     if compress and arr.size > 1024:
-        kwargs = {"compression": "gzip", "compression_opts": 4, "chunks": True}
-    ds = group.create_dataset(name, data=arr, **kwargs)
+        kwargs = {"compression": "gzip", "compression_opts": 4}
+    ds = group.create_dataset(name, data=arr, **(kwargs if arr.dtype.kind == "O" else
+                                                 checksummed(arr.shape, **kwargs)))
     if attrs:
         write_attrs(ds, attrs)
     return ds
@@ -154,7 +167,7 @@ def write_bytes(group: h5py.Group, name: str, payload: bytes) -> None:
         if ds is not None:
             del group[name]
         ds = group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=np.uint8,
-                                  chunks=(1 << 16,))
+                                  chunks=(1 << 16,), fletcher32=True)
     ds.resize((data.size,))
     ds[:] = data
     ds.attrs["num_bytes"] = data.size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -11,10 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from landscape.errors import StoreError
+from landscape.errors import StoreError, StudyDamagedError
 from landscape.models import build_from_config
 from landscape.store import _schema as S
 from landscape.store.arrays import write_array
+from landscape.store.commit import read_committed
 from landscape.store.provenance import model_provenance, param_hash
 from landscape.store.study import Study, read_attrs, write_attrs
 
@@ -98,8 +100,12 @@ def load_model(path: str | os.PathLike[str], run: str, *, model: ModelSource = N
             if S.MODEL not in group:
                 raise StoreError(f"run {run!r} in {path} has no final model yet (training not "
                                  "finished?); load a checkpoint=EPOCH from its trajectory")
-            attrs = read_attrs(group[S.MODEL])
-            state = read_state(group[S.MODEL])
+            final = read_committed(group, S.MODEL)
+            if final is None:
+                raise StudyDamagedError(f"{path}: the final model of run {run!r} does not match "
+                                        "its digest (damaged); load a checkpoint=EPOCH instead")
+            attrs = read_attrs(final)
+            state = read_state(final)
             expected = attrs.get("param_hash")
     net = _instantiate(model, attrs, path, run)
     stored_dtype = getattr(torch, str(attrs.get("dtype", "")), None)
@@ -133,38 +139,70 @@ def _trajectory_state(group: h5py.Group, epoch: int) -> tuple[dict[str, torch.Te
     if S.TRAJECTORY not in group:
         raise StoreError(f"run {group.name} has no trajectory checkpoints")
     traj = group[S.TRAJECTORY]
-    epochs = traj["epoch"][()]
+    epochs = trajectory_epochs(traj)
     hits = np.flatnonzero(epochs == epoch)
     if not len(hits):
         raise StoreError(f"no checkpoint at epoch {epoch}; stored epochs: {epochs.tolist()}")
     k = int(hits[0])
     state = {name: torch.from_numpy(np.array(ds[k])) for name, ds in traj["state"].items()}
+    if "digest" in traj and traj["digest"][k] != _row_digest(epoch, state):
+        raise StudyDamagedError(f"{group.file.filename}: checkpoint of epoch {epoch} in "
+                                f"{traj.name} does not match its digest (damaged)")
     return state, None
+
+
+def trajectory_epochs(traj: h5py.Group) -> np.ndarray:
+    """The epochs of the committed checkpoints of a trajectory group (rows past the committed
+    count, left by an interrupted append, are not checkpoints)."""
+    epochs = traj["epoch"][()]
+    return epochs[: int(traj.attrs.get("count", len(epochs)))]
+
+
+def _row_digest(epoch: int, state: dict[str, Any]) -> int:
+    h = hashlib.sha256(f"{epoch};".encode())
+    for name in sorted(state):
+        value = np.ascontiguousarray(state[name].numpy() if isinstance(state[name], torch.Tensor)
+                                     else state[name])
+        h.update(f"{name}:{value.dtype.str}:{value.shape};".encode() + value.tobytes())
+    return int.from_bytes(h.digest()[:8], "little") >> 1
 
 
 def append_trajectory(group: h5py.Group, model: nn.Module, epoch: int) -> None:
     """Append ``model``'s state at ``epoch`` to ``group/trajectory`` (resizable ``[K, *shape]``
     datasets per parameter/buffer name, with the ``epoch`` dimension scale); an epoch already
-    stored is overwritten in place, so a resumed run does not duplicate checkpoints."""
+    stored is overwritten in place, so a resumed run does not duplicate checkpoints.
+
+    Each append is a commit: the row's values, its epoch and its digest are written first and
+    the trajectory's ``count`` attribute, raised last, makes the row a checkpoint; a row left
+    past ``count`` by a kill is overwritten by the next append and never listed or loaded.
+    """
     traj = group.require_group(S.TRAJECTORY)
-    state = dict(model.named_parameters()) | dict(model.named_buffers())
+    state = {k: _to_numpy(t) for k, t in
+             (dict(model.named_parameters()) | dict(model.named_buffers())).items()}
     if "epoch" not in traj:
-        traj.create_dataset("epoch", shape=(0,), maxshape=(None,), dtype=np.int64)
+        traj.create_dataset("epoch", shape=(0,), maxshape=(None,), dtype=np.int64,
+                            chunks=(64,), fletcher32=True)
         traj["epoch"].make_scale("epoch")
         holder = traj.create_group("state")
-        for name, t in state.items():
-            arr = _to_numpy(t)
+        for name, arr in state.items():
             ds = holder.create_dataset(name, shape=(0, *arr.shape), maxshape=(None, *arr.shape),
                                        dtype=arr.dtype, chunks=(1, *arr.shape) if arr.ndim else
-                                       (64,))
+                                       (64,), fletcher32=True)
             ds.dims[0].attach_scale(traj["epoch"])
+        traj.create_dataset("digest", shape=(0,), maxshape=(None,), dtype=np.int64,
+                            chunks=(64,), fletcher32=True)
+        traj.attrs["count"] = 0
     epochs = traj["epoch"]
-    hits = np.flatnonzero(epochs[()] == epoch)
-    k = int(hits[0]) if len(hits) else epochs.shape[0]
-    if k == epochs.shape[0]:
-        epochs.resize((k + 1,))
-        for ds in traj["state"].values():
-            ds.resize((k + 1, *ds.shape[1:]))
+    count = len(trajectory_epochs(traj))
+    hits = np.flatnonzero(epochs[:count] == epoch)
+    k = int(hits[0]) if len(hits) else count
+    size = max(epochs.shape[0], k + 1)
+    for ds in (epochs, *traj["state"].values(), *([traj["digest"]] if "digest" in traj else [])):
+        if ds.shape[0] < size:
+            ds.resize((size, *ds.shape[1:]))
+    for name, arr in state.items():
+        traj["state"][name][k] = arr
+    if "digest" in traj:
+        traj["digest"][k] = _row_digest(epoch, state)
     epochs[k] = epoch
-    for name, t in state.items():
-        traj["state"][name][k] = _to_numpy(t)
+    traj.attrs["count"] = max(count, k + 1)

@@ -23,6 +23,7 @@ import numpy as np
 
 from landscape.errors import StoreError
 from landscape.store.arrays import write_array
+from landscape.store.commit import commit_group
 from landscape.store.provenance import now_iso
 from landscape.store.study import read_attrs, write_attrs
 
@@ -97,19 +98,27 @@ class StorableResult(Protocol):
 
 def save_result(parent: h5py.Group, name: str, result: StorableResult, *,
                 attrs: dict[str, Any] | None = None, overwrite: bool = True) -> h5py.Group:
-    """Write ``result`` into ``parent/name`` (replacing it when ``overwrite``)."""
-    if name in parent:
-        if not overwrite:
-            raise StoreError(f"{parent.name}/{name} exists already")
-        del parent[name]
+    """Write ``result`` into ``parent/name`` (replacing it when ``overwrite``).
+
+    The result is written beside the one it replaces and takes its name in one step at the end
+    (:func:`landscape.store.commit.commit_group`): a kill leaves the old result or the new one.
+    """
+    if name in parent and not overwrite:
+        raise StoreError(f"{parent.name}/{name} exists already")
     arrays, settings = result.to_arrays()
-    group = parent.create_group(name)
-    for key, value in arrays.items():
-        write_array(group, key, value, compress=True)
     cls = type(result)
-    write_attrs(group, {**settings, **(attrs or {}), "created": now_iso(),
-                        _CLASS_ATTR: f"{cls.__module__}.{cls.__qualname__}"})
-    return group
+
+    def write(group: h5py.Group) -> None:
+        for stale in list(group):
+            del group[stale]
+        for stale in list(group.attrs):
+            del group.attrs[stale]
+        for key, value in arrays.items():
+            write_array(group, key, value, compress=True)
+        write_attrs(group, {**settings, **(attrs or {}), "created": now_iso(),
+                            _CLASS_ATTR: _path(cls)})
+
+    return commit_group(parent, name, write, keep_scratch=False)
 
 
 def load_result(group: h5py.Group, cls: type | None = None) -> Any:
@@ -118,5 +127,6 @@ def load_result(group: h5py.Group, cls: type | None = None) -> Any:
     if cls is None:
         cls = result_class(str(attrs.get(_CLASS_ATTR, "")), group.name)
     arrays = {k: np.array(v[()]) for k, v in group.items() if isinstance(v, h5py.Dataset)}
-    settings = {k: v for k, v in attrs.items() if k not in (_CLASS_ATTR, "created")}
+    settings = {k: v for k, v in attrs.items()
+                if k not in (_CLASS_ATTR, "created", "digest", "sequence")}
     return cls.from_arrays(arrays, settings)

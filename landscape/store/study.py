@@ -16,6 +16,7 @@ and keep to one writer yourself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,9 +31,11 @@ from landscape.errors import (
     NotAStudyFileError,
     SchemaVersionError,
     StoreError,
+    StudyDamagedError,
     StudyLockedError,
 )
 from landscape.store import _schema as S
+from landscape.store import integrity
 from landscape.store.provenance import environment, now_iso, to_attr
 
 Mode = Literal["r", "a", "w"]
@@ -98,6 +101,9 @@ def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> 
                 return h5py.File(path, h5_mode, **kwargs)
         except OSError as err:
             text = str(err).lower()
+            failure = integrity.io_error(path, err) if mode != "r" else None
+            if failure is not None:
+                raise failure from None  # read-only media, no space
             if "unable to lock" not in text and "file locking" not in text:
                 raise NotAStudyFileError(f"{path} cannot be opened as HDF5 (corrupt or "
                                          f"truncated?): {err}") from err
@@ -108,6 +114,38 @@ def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> 
                     "locks use HDF5_USE_FILE_LOCKING=FALSE") from err
             time.sleep(delay)  # readers and writers hold the file only briefly: wait and retry
             delay = min(2 * delay, 0.5)
+
+
+#: Study path → (mtime_ns, size) when this process last closed it after writing: a file still in
+#: that state needs no integrity scan before the next write.
+_CLEAN: dict[str, tuple[int, int]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def _remember_clean(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        _CLEAN[str(path.resolve())] = _stamp(path)
+
+
+def _check_before_writing(path: Path, locking: bool | None, lock_timeout: float) -> None:
+    """Refuse to write into a damaged file: open it read-only first and open every object
+    (:func:`landscape.store.integrity.scan_file`, metadata only, milliseconds for a study of a
+    hundred runs), unless this process wrote it last and nobody changed it since."""
+    key = str(path.resolve())
+    if _CLEAN.get(key) == _stamp(path):
+        return
+    file = _open(path, "r", locking, lock_timeout)
+    try:
+        report = integrity.scan_file(file)
+    finally:
+        file.close()
+    if not report.ok:
+        raise StudyDamagedError(integrity.describe(path, report))
+    _CLEAN[key] = _stamp(path)
 
 
 class Study:
@@ -134,9 +172,16 @@ class Study:
         self.mode = mode
         if mode != "r":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if mode == "a" and self.path.exists() and self.path.stat().st_size > 0:
+            _check_before_writing(self.path, locking, lock_timeout)
         self.file = _open(self.path, mode, locking, lock_timeout)
         try:
             self._check_or_init()
+        except integrity.H5_ERRORS as err:
+            self.file.close()
+            if not integrity.is_h5_failure(err):
+                raise
+            raise integrity.damage_error(self.path, err) from None
         except BaseException:
             self.file.close()
             raise
@@ -168,13 +213,21 @@ class Study:
     def __enter__(self) -> Study:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: object) -> None:
+        if err is not None and integrity.is_h5_failure(err):
+            failure = integrity.damage_error(self.path, err, file=self.file)
+            self.close()
+            raise failure from None
         self.close()
 
     def close(self) -> None:
         """Flush and close the file."""
         if self.file.id.valid:
+            writable = self.mode != "r"
             self.file.close()
+            if writable:
+                _remember_clean(self.path)
 
     def flush(self) -> None:
         """Write buffered data to disk (a killed process then loses nothing written before)."""

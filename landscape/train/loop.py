@@ -43,6 +43,7 @@ from landscape.store import (
     write_state,
 )
 from landscape.store import _schema as S
+from landscape.store.commit import commit_group, read_committed
 from landscape.store.provenance import environment, model_provenance
 from landscape.store.writer import writes_study
 from landscape.train.config import TrainConfig
@@ -290,12 +291,12 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                 if tracker:
                     tracker.read(group)
                 if attrs.get("status") == "finished":
-                    load_state_into(model, read_state(group[S.MODEL]))
+                    load_state_into(model, read_state(read_committed(group, S.MODEL)))
                     return TrainResult(model.eval(), history, epochs_axis, run, path,
                                        config.epochs, config,
                                        tracker.step_history() if tracker else {})
-                if S.RESUME in group:
-                    res = group[S.RESUME]
+                res = read_committed(group, S.RESUME)
+                if res is not None:
                     done = int(res.attrs["epoch"])
                     load_state_into(model, read_state(res))
                     optimizer.load_state_dict(_torch_load(read_bytes(res, "optimizer")))
@@ -352,18 +353,17 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             every = config.checkpoint_every
             if every and (epoch % every == 0 or epoch == config.epochs):
                 append_trajectory(group, model, epoch)
-            res = group.require_group(S.RESUME)
-            write_state(res, model, provenance=False)
-            write_bytes(res, "optimizer", _torch_bytes(optimizer.state_dict()))
-            write_bytes(res, "objective", _torch_bytes(objective.state_dict()))
             if tracker:
                 tracker.write(group)
-                tracker.save_state(res)
-            res.attrs["step"] = step
-            res.attrs["epoch"] = epoch
+            commit_group(group, S.RESUME, lambda res: (
+                write_state(res, model, provenance=False),
+                write_bytes(res, "optimizer", _torch_bytes(optimizer.state_dict())),
+                write_bytes(res, "objective", _torch_bytes(objective.state_dict())),
+                tracker.save_state(res) if tracker else None),
+                {"step": step, "epoch": epoch})
             group.attrs["epochs_done"] = epoch
             if final:
-                write_state(group.require_group(S.MODEL), model)
+                commit_group(group, S.MODEL, lambda g: write_state(g, model))
                 group.attrs["param_hash"] = group[S.MODEL].attrs["param_hash"]
                 group.attrs["status"] = "finished"
                 group.attrs["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -376,6 +376,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
         if callback:
             callback(0, row)
         start = 1
+    if resumed_from == config.epochs:  # stopped between the last epoch and the final weights
+        store(config.epochs, {m: history[m][config.epochs] for m in metrics}, True, step)
 
     show = progress if progress is not None else None
     bar = tqdm(range(start, config.epochs + 1), initial=start - 1, total=config.epochs,

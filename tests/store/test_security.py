@@ -14,6 +14,7 @@ from torch import nn
 from landscape.errors import ConfigError, StoreError
 from landscape.models import MLP, build, build_from_config, record_config, register_model
 from landscape.store import Study, load_model, load_result, save_result, write_state
+from landscape.store.commit import digest
 from landscape.store.results import register_result
 from tests.helpers import run_python
 
@@ -29,6 +30,8 @@ def _poison(path: Path, marker: Path) -> None:
             f[where].attrs["model_class"] = "subprocess.getoutput"
             f[where].attrs["model_name"] = ""
             f[where].attrs["model_kwargs"] = json.dumps({"cmd": f"touch {marker}"})
+        if "digest" in f["runs/r/model"].attrs:  # an attacker reseals the digest too
+            f["runs/r/model"].attrs["digest"] = digest(f["runs/r/model"])
 
 
 def test_a_study_naming_a_function_runs_nothing(study_path: Path, tmp_path: Path) -> None:

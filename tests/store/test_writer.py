@@ -9,11 +9,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import h5py
 import pytest
 
-from landscape.errors import StudyLockedError
+from landscape.errors import NotAStudyFileError, StoreError, StudyLockedError
 from landscape.models import build
 from landscape.objectives import get
+from landscape.store import list_runs
 from landscape.store.writer import lock_path, single_writer, writes_study
 from landscape.train import TrainConfig, train
 from tests.helpers import REPO, blobs
@@ -51,7 +53,7 @@ def test_a_second_writer_process_is_refused_and_nothing_is_written(holder, capsy
     path, proc = holder
     with pytest.raises(StudyLockedError, match=f"another process \\(pid {proc.pid}"):
         _train(path)
-    assert not path.exists()
+    assert list_runs(path) == []
     from landscape.compare import measure_minimum
     from landscape.hessian.study import measure_spectrum
 
@@ -84,16 +86,48 @@ def test_a_second_writer_process_is_refused_and_nothing_is_written(holder, capsy
         save_measurement(path, "s", "m", None)
     assert cli(["flatness", str(path), "--run", "r", "--quiet"]) == 2
     assert f"another process (pid {proc.pid}" in capsys.readouterr().err
-    assert not path.exists()
+    assert list_runs(path) == []
 
 
-def test_the_lock_goes_with_its_process_however_it_ends(holder) -> None:
+def test_the_lock_goes_with_its_process_however_it_ends(holder, capsys) -> None:
     path, proc = holder
+    assert lock_path(path).read_text().strip() == str(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     _train(path)
-    assert path.exists()
-    assert lock_path(path).read_text().strip() == str(os.getpid())
+    assert list_runs(path) == ["r"]
+    notice = capsys.readouterr().err.strip().splitlines()
+    assert notice == [f"landscape: taking over {lock_path(path)} left by pid {proc.pid}, which "
+                      "is no longer running"]
+    assert not lock_path(path).exists()  # removed when the writer ended
+
+
+def test_a_hard_link_does_not_get_around_the_lock(holder) -> None:
+    path, _proc = holder
+    link = path.with_name("other-name.h5")
+    os.link(path, link)
+    with pytest.raises(StudyLockedError):
+        _train(link)
+    assert list_runs(path) == []
+
+
+def test_refused_files_get_no_sidecar_and_no_empty_study_is_left(tmp_path: Path) -> None:
+    text = tmp_path / "notes.h5"
+    text.write_text("not a study")
+    with pytest.raises(NotAStudyFileError):
+        _train(text)
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = 1
+    with pytest.raises(NotAStudyFileError):
+        _train(foreign)
+    assert not lock_path(text).exists() and not lock_path(foreign).exists()
+    assert text.read_text() == "not a study"
+    new = tmp_path / "new.h5"
+    with pytest.raises(StoreError, match="invalid run name"):
+        train(build("mlp", (4,), 3, seed=0, depth=1, width=8), get("ce"), blobs(), None,
+              TrainConfig(epochs=1, batch_size=32), study=new, run="a/b", progress=False)
+    assert not new.exists() and not lock_path(new).exists()
 
 
 def test_re_entrant_released_on_error_and_none_is_free(tmp_path: Path) -> None:
