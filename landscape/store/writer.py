@@ -22,6 +22,7 @@ enforced.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import inspect
@@ -91,10 +92,8 @@ def _announce(sidecar: Path) -> None:
     if stale is not None and stale != os.getpid() and not _alive(stale):
         print(f"landscape: taking over {sidecar} left by pid {stale}, which is no longer "
               "running", file=sys.stderr)
-    try:
+    with contextlib.suppress(OSError):  # informational only
         sidecar.write_text(f"{os.getpid()}\n")
-    except OSError:
-        pass  # informational only
 
 
 def _prepare(path: Path) -> bool | None:
