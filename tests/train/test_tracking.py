@@ -16,6 +16,7 @@ from landscape.errors import ConfigError
 from landscape.models import build
 from landscape.objectives import get
 from landscape.store import Study
+from landscape.store.commit import digest
 from landscape.train import TrainConfig, train
 from landscape.train.tracking import STEP_GROUP, TRACKED, CurvatureTracker, tracked_loss
 
@@ -113,6 +114,8 @@ def _interrupted(config: TrainConfig, data, path: Path, at: int, objective: str 
     if drop_vector:
         with Study(path, "a") as study:
             del study.run("r")["resume/track_vector"]
+            resume = study.run("r")["resume"]
+            resume.attrs["digest"] = digest(resume)  # a changed state is read only when sealed
     return train(_model(), get(objective), *data, config, study=path, run="r", progress=False)
 
 
