@@ -19,13 +19,16 @@ and one output factor per pattern. Messages are fields, ``g[P, K, N]`` (first la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from scipy.special import log_ndtr
 
 from landscape.errors import ConfigError, NonFiniteError
+from landscape.shallow._backend import DEFAULT_BACKEND, Backend, resolve, to_backend, to_numpy
 from landscape.shallow._bp_core import CONTRADICTION_LOG_Z, SweepLoop, _logcosh, damped_update
+from landscape.shallow._bp_torch import committee_sweep
 
 _FIELD_CAP = 50.0
 _VAR_FLOOR = 1e-12
@@ -54,31 +57,64 @@ def _output_fields(U: np.ndarray) -> np.ndarray:
     return np.clip(D, -_FIELD_CAP, _FIELD_CAP)
 
 
+def _upward_fields(mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    r"""First layer → hidden fields :math:`U = \tfrac12[\log\Phi(\mu/s) - \log\Phi(-\mu/s)]`."""
+    s = np.sqrt(np.maximum(var, _VAR_FLOOR))
+    return 0.5 * (log_ndtr(mu / s) - log_ndtr(-mu / s))
+
+
 @dataclass
 class CommitteeGraph(SweepLoop):
-    """Mutable BP state of a committee machine (private)."""
+    """Mutable BP state of a committee machine (private); backends as ``PerceptronGraph``."""
 
     xi: np.ndarray  # [P, N] label-absorbed
-    g: np.ndarray  # [P, K, N]
-    _u: np.ndarray | None = None
+    g: np.ndarray | torch.Tensor  # [P, K, N]
+    device: torch.device | None = None  # None: the NumPy/SciPy kernel
+    _u: np.ndarray | torch.Tensor | None = None
+    _xi_dev: torch.Tensor | None = None  # [P, 1, N] on the torch device
+    _binary: bool = False
+    _work: list[torch.Tensor] = field(default_factory=list)
 
     @classmethod
-    def create(cls, xi: np.ndarray, labels: np.ndarray, K: int, init: np.ndarray) -> CommitteeGraph:
+    def create(cls, xi: np.ndarray, labels: np.ndarray, K: int, init: np.ndarray, *,
+               backend: Backend = DEFAULT_BACKEND, device: str | torch.device | None = None
+               ) -> CommitteeGraph:
         if K < 3 or K % 2 == 0:
             raise ConfigError(f"the committee machine needs an odd K >= 3, got K={K}")
+        dev = resolve(backend, device)
         signed = labels[:, None] * xi
         g = np.array(init, dtype=np.float64)
         if g.shape != (xi.shape[0], K, xi.shape[1]):
             raise ConfigError(f"initial messages must be {(xi.shape[0], K, xi.shape[1])}")
-        return cls(xi=signed, g=g)
+        graph = cls(xi=signed, g=to_backend(g, dev), device=dev,
+                    _binary=bool(np.all(np.abs(signed) == 1)))
+        if dev is not None:
+            graph._xi_dev = to_backend(signed[:, None, :], dev)
+            graph._u = torch.tanh(graph.g)
+            graph._work = [torch.empty_like(graph.g) for _ in range(4)]
+        return graph
+
+    def messages(self) -> np.ndarray:
+        """The first layer → weight fields ``g [P, K, N]`` as NumPy."""
+        return to_numpy(self.g)
 
     def cavity_sum(self) -> np.ndarray:
         """Sum of the pattern messages on each weight, ``[K, N]``."""
-        return self.g.sum(axis=0)
+        return to_numpy(self.g.sum(0))
+
+    def count_errors(self, weights: np.ndarray) -> int:
+        """Patterns the committee ``weights [K, N]`` misclassifies (labels absorbed)."""
+        if self._xi_dev is None:
+            tau = np.where(self.xi @ weights.T > 0, 1.0, -1.0)  # [P, K]
+            return int(np.sum(tau.sum(axis=1) <= 0))
+        w = torch.as_tensor(weights, dtype=torch.float64, device=self.device)
+        tau = torch.where(self._xi_dev[:, 0, :] @ w.T > 0, 1.0, -1.0)
+        return int((tau.sum(1) <= 0).sum())
 
     def _upward(self, external: np.ndarray):
-        H = external + self.g.sum(axis=0)  # [K, N]
-        cav = H[None, :, :] - self.g
+        g = self.messages()
+        H = external + g.sum(axis=0)  # [K, N]
+        cav = H[None, :, :] - g
         h = np.tanh(cav)  # [P, K, N]
         x = self.xi[:, None, :]
         xh = x * h
@@ -86,7 +122,7 @@ class CommitteeGraph(SweepLoop):
         mu = xh.sum(axis=2, keepdims=True)  # [P, K, 1]
         var = var_i.sum(axis=2, keepdims=True)
         s = np.sqrt(np.maximum(var, _VAR_FLOOR))
-        U = 0.5 * (log_ndtr(mu / s) - log_ndtr(-mu / s))[:, :, 0]
+        U = _upward_fields(mu, var)[:, :, 0]
         return H, cav, x, xh, var_i, mu, var, s, U
 
     def free_entropy(self, external: np.ndarray) -> float:
@@ -139,10 +175,20 @@ class CommitteeGraph(SweepLoop):
         return bool(min(first.min(), out.min()) < CONTRADICTION_LOG_Z)
 
     def total_field(self, external: np.ndarray) -> np.ndarray:
-        return external + self.g.sum(axis=0)
+        return external + self.cavity_sum()
 
     def sweep(self, external: np.ndarray, damping: float) -> float:
         """One parallel update of all messages; returns the max change of the ``g`` messages."""
+        if self.device is not None:
+            H = torch.as_tensor(external, dtype=torch.float64, device=self.device) + self.g.sum(0)
+            self.g, self._u, change = committee_sweep(
+                self._xi_dev, self.g, self._u, H,
+                lambda mu, var: _output_fields(_upward_fields(mu, var)), self._binary, damping,
+                self._work,
+            )
+            if not np.isfinite(change):
+                raise NonFiniteError("committee BP messages became NaN; increase damping")
+            return change
         _, _, x, xh, var_i, mu, var, _, U = self._upward(external)
         D = _output_fields(U)[:, :, None]  # [P, K, 1]
         log1p_t = np.log(2.0) - np.logaddexp(0.0, -2.0 * D)  # log(1 + tanh D)

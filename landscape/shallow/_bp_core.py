@@ -38,15 +38,18 @@ Without patterns it reduces to :math:`\frac1N\sum_i \log 2\cosh b_i` (exact).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from scipy.special import log_ndtr
 
 from landscape.errors import ConfigError, NonFiniteError
+from landscape.shallow._backend import DEFAULT_BACKEND, Backend, resolve, to_backend, to_numpy
+from landscape.shallow._bp_torch import FIELD_CAP as _FIELD_CAP
+from landscape.shallow._bp_torch import VAR_FLOOR as _VAR_FLOOR
+from landscape.shallow._bp_torch import perceptron_sweep
 
-_FIELD_CAP = 50.0  # |g| cap: tanh(50) = 1 - 7e-44, i.e. a hard constraint, but finite arithmetic
-_VAR_FLOOR = 1e-12
 CONTRADICTION_LOG_Z = np.log(1e-10)  # a pattern satisfied with probability < 1e-10 under BP
 
 
@@ -104,13 +107,21 @@ class SweepLoop:
 
 @dataclass
 class PerceptronGraph(SweepLoop):
-    """Mutable BP state on one instance (private; results are copied out into frozen classes)."""
+    """Mutable BP state on one instance (private; results are copied out into frozen classes).
+
+    The messages ``g`` live on the backend (a NumPy array, or a float64 torch tensor on
+    ``device``); every method takes and returns NumPy arrays.
+    """
 
     xi: np.ndarray  # [P, N], label-absorbed
-    g: np.ndarray  # [P, N] factor -> weight fields
+    g: np.ndarray | torch.Tensor  # [P, N] factor -> weight fields
     kappa: float = 0.0
+    device: torch.device | None = None  # None: the NumPy/SciPy kernel
     _binary: bool = False  # all |xi| == 1 (skips a multiplication)
-    _u: np.ndarray | None = None  # tanh(g), cached for the change measure
+    _u: np.ndarray | torch.Tensor | None = None  # tanh(g), cached for the change measure
+    _xi_dev: torch.Tensor | None = None  # xi on the torch device
+    _half_sign: torch.Tensor | None = None  # sign(xi) / 2 on the torch device
+    _work: list[torch.Tensor] = field(default_factory=list)  # spare [P, N] tensors
 
     @classmethod
     def create(
@@ -120,23 +131,48 @@ class PerceptronGraph(SweepLoop):
         *,
         kappa: float = 0.0,
         init: np.ndarray | None = None,
+        backend: Backend = DEFAULT_BACKEND,
+        device: str | torch.device | None = None,
     ) -> PerceptronGraph:
+        dev = resolve(backend, device)
         xi, labels = check_instance(xi, labels)
         signed = labels[:, None] * xi
         g = np.zeros_like(signed) if init is None else np.array(init, dtype=np.float64)
         if g.shape != signed.shape:
             raise ConfigError(f"initial messages must be {signed.shape}, got {g.shape}")
-        return cls(xi=signed, g=g, kappa=float(kappa), _binary=bool(np.all(np.abs(signed) == 1)))
+        graph = cls(xi=signed, g=to_backend(g, dev), kappa=float(kappa), device=dev,
+                    _binary=bool(np.all(np.abs(signed) == 1)))
+        if dev is not None:
+            graph._xi_dev = to_backend(signed, dev)
+            graph._half_sign = to_backend(0.5 * np.sign(signed), dev)
+            graph._u = torch.tanh(graph.g)
+            graph._work = [torch.empty_like(graph.g) for _ in range(3)]
+        return graph
 
     @property
     def N(self) -> int:
         return self.xi.shape[1]
 
+    def messages(self) -> np.ndarray:
+        """The factor → weight fields ``g [P, N]`` as NumPy."""
+        return to_numpy(self.g)
+
+    def cavity_sum(self) -> np.ndarray:
+        r""":math:`\sum_\mu g_{\mu i}`, ``[N]``."""
+        return to_numpy(self.g.sum(0))
+
     def total_field(self, external: np.ndarray) -> np.ndarray:
-        return external + self.g.sum(axis=0)
+        return external + self.cavity_sum()
+
+    def count_errors(self, weights: np.ndarray, threshold: float) -> int:
+        """Patterns whose stability ``xi . w`` (labels absorbed) is not above ``threshold``."""
+        if self._xi_dev is None:
+            return int(np.sum(self.xi @ weights <= threshold))
+        w = torch.as_tensor(weights, dtype=torch.float64, device=self.device)
+        return int((self._xi_dev @ w <= threshold).sum())
 
     def _cavity(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        cav = H[None, :] - self.g
+        cav = H[None, :] - self.messages()
         h = np.tanh(cav)
         xh = self.xi * h
         # 1 - h^2 loses its relative precision only for |cav| > ~18, where the variance floor
@@ -148,13 +184,22 @@ class PerceptronGraph(SweepLoop):
 
     def sweep(self, external: np.ndarray, damping: float) -> float:
         """One parallel update of all factor messages; returns the max message change."""
+        thr = self.kappa * np.sqrt(self.N)
+        if self.device is not None:
+            H = torch.as_tensor(external, dtype=torch.float64, device=self.device) + self.g.sum(0)
+            self.g, self._u, change = perceptron_sweep(
+                self._xi_dev, self._half_sign, self.g, self._u, H, thr, self._binary, damping,
+                self._work,
+            )
+            if not np.isfinite(change):
+                raise NonFiniteError("BP messages became NaN; increase damping or check the data")
+            return change
         H = self.total_field(external)
         _, xh, var_i, _ = self._cavity(H)
         mu = xh.sum(axis=1, keepdims=True)
         var = var_i.sum(axis=1, keepdims=True)
         mu_bar = mu - xh
         s_bar = np.sqrt(np.maximum(var - var_i, _VAR_FLOOR))
-        thr = self.kappa * np.sqrt(self.N)
         new = 0.5 * (
             log_ndtr((mu_bar + self.xi - thr) / s_bar) - log_ndtr((mu_bar - self.xi - thr) / s_bar)
         )
@@ -163,7 +208,6 @@ class PerceptronGraph(SweepLoop):
             raise NonFiniteError("BP messages became NaN/inf; increase damping or check the data")
         self.g, self._u, change = damped_update(new, self.g, self._u, damping)
         return change
-
     def factor_log_z(self, external: np.ndarray) -> np.ndarray:
         """Gaussian estimate of ``log Z_mu`` (probability that pattern mu is satisfied), ``[P]``."""
         H = self.total_field(external)

@@ -44,9 +44,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from landscape.errors import ConfigError
 from landscape.hessian._results import ArraysMixin
+from landscape.shallow._backend import DEFAULT_BACKEND, Backend
 from landscape.shallow._bp_committee import CommitteeGraph
 from landscape.shallow._bp_core import PerceptronGraph, check_instance
 
@@ -115,6 +117,8 @@ def perceptron_bp(
     damping: float = 0.5,
     tol: float = 1e-8,
     max_iters: int = 1000,
+    backend: Backend = DEFAULT_BACKEND,
+    device: str | torch.device | None = None,
 ) -> BPResult:
     """Run BP to a fixed point for the uniform measure on the solutions (times ``e^{b·w}``).
 
@@ -126,13 +130,16 @@ def perceptron_bp(
         damping: Fraction of the old message kept at each sweep, in ``[0, 1)``.
         tol: Stop when the largest change of a message magnetisation is below this.
         max_iters: Maximum number of sweeps.
+        backend: ``"torch"`` (default, float64 on ``device``) or ``"numpy"`` (SciPy); the same
+            messages to rounding (:mod:`landscape.shallow._bp_torch`).
+        device: torch device (``"cpu"`` by default).
 
     Raises:
         ConfigError: on bad shapes or settings. NonFiniteError: if the messages blow up.
     """
     _check_bp_settings(damping, tol, max_iters)
     start = time.perf_counter()
-    graph = PerceptronGraph.create(xi, labels, kappa=kappa)
+    graph = PerceptronGraph.create(xi, labels, kappa=kappa, backend=backend, device=device)
     b = np.zeros(graph.N) if external_field is None else np.asarray(external_field, float)
     if b.shape != (graph.N,):
         raise ConfigError(f"external_field must be [{graph.N}], got {b.shape}")
@@ -191,6 +198,8 @@ def local_entropy(
     damping: float = 0.5,
     tol: float = 1e-7,
     max_iters: int = 2000,
+    backend: Backend = DEFAULT_BACKEND,
+    device: str | torch.device | None = None,
 ) -> LocalEntropyResult:
     r"""BP estimate of the local-entropy curve :math:`S(d)` around ``weights``.
 
@@ -212,7 +221,7 @@ def local_entropy(
         couplings: :math:`\lambda` values (default :func:`default_couplings`, 20 points with
             :math:`d` from 0.001 to 0.3 at :math:`\alpha = 0`).
         kappa: Margin of the solutions counted.
-        damping, tol, max_iters: BP settings (see :func:`perceptron_bp`).
+        damping, tol, max_iters, backend, device: BP settings (see :func:`perceptron_bp`).
 
     Returns:
         A :class:`LocalEntropyResult`; points where BP did not converge are flagged in
@@ -242,9 +251,10 @@ def local_entropy(
     n_weights = ref.size
     graph: PerceptronGraph | CommitteeGraph
     if K == 1:
-        graph = PerceptronGraph.create(xi, labels, kappa=kappa)
+        graph = PerceptronGraph.create(xi, labels, kappa=kappa, backend=backend, device=device)
     else:
-        graph = CommitteeGraph.create(xi, labels, K, np.zeros((xi.shape[0], K, xi.shape[1])))
+        graph = CommitteeGraph.create(xi, labels, K, np.zeros((xi.shape[0], K, xi.shape[1])),
+                                      backend=backend, device=device)
     L = len(lam)
     phi, q = np.empty(L), np.empty(L)
     conv, iters = np.zeros(L, dtype=bool), np.zeros(L, dtype=np.int64)
