@@ -16,6 +16,8 @@ MODULES = [
     "landscape.shallow.local_energy",
     "landscape.shallow.learners",
     "landscape.shallow.replicated",
+    "landscape.shallow.rsgd",
+    "landscape.shallow.continuous_replicas",
     "landscape.shallow.greedy",
     "landscape.shallow.study",
     "landscape.shallow.plots",
