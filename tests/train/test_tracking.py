@@ -223,6 +223,7 @@ def test_a_structured_forward_is_tracked_over_its_tokens() -> None:
     H = HessianOperator(res.model, get("ce"), (data.x.double(), data.y), forward=tokens)
     top = float(torch.linalg.eigvalsh(H @ torch.eye(H.num_params, dtype=torch.float64))[-1])
     assert res.history["lambda_max"][2] == pytest.approx(top, rel=1e-9)
-    with pytest.raises(ConfigError, match="default forward"):
-        train(model, get("ce"), data, config=replace(config, track_local_energy=0.1),
-              progress=False, forward=tokens)
+    with_energy = train(Tagger(dim=3, hidden=4, classes=3).double(), get("ce"), data,
+                        config=replace(config, track_local_energy=0.1), progress=False,
+                        forward=tokens)
+    assert np.isfinite(with_energy.history["local_energy"][[0, 2]]).all()
