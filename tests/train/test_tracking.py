@@ -227,3 +227,52 @@ def test_a_structured_forward_is_tracked_over_its_tokens() -> None:
                         config=replace(config, track_local_energy=0.1), progress=False,
                         forward=tokens)
     assert np.isfinite(with_energy.history["local_energy"][[0, 2]]).all()
+
+
+def test_a_killed_process_resumes_its_tracked_values_bit_for_bit(tmp_path: Path) -> None:
+    """SIGKILL while the run sleeps after epoch 2 (mid-training), then rerun: the weights and
+    every tracked value (step unit, SGD with 4 steps per epoch) equal an uninterrupted run's."""
+    import signal
+    import subprocess
+    import sys
+
+    from landscape.store import load_model
+    from tests.helpers import REPO, run_python
+
+    code = f"""import sys; sys.path.insert(0, {str(REPO)!r})
+import time, torch
+torch.set_num_threads(1)
+from landscape.models import build
+from landscape.objectives import get
+from landscape.train import TrainConfig, train
+from tests.helpers import blobs
+path, run, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def cb(epoch, row):
+    if epoch == kill_at:
+        print("epoch", epoch, flush=True)
+        time.sleep(60)
+train(build("mlp", (4,), 3, seed=1, depth=1, width=8), get("ce"), blobs(120, seed=0), None,
+      TrainConfig(epochs=5, batch_size=32, seed=3, track_curvature=3, track_unit="step",
+                  track_local_energy=0.05),
+      study=path, run=run, progress=False, callback=cb)
+"""
+    path = tmp_path / "s.h5"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path), "killed", "2"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "epoch 2"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    for run in ("killed", "fresh"):
+        done = run_python(code, str(path), run, "-1")
+        assert done.returncode == 0, done.stderr
+    a, b = load_model(path, "killed"), load_model(path, "fresh")
+    for x, y in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(x, y)
+    with Study(path) as study:
+        for k in REPRODUCIBLE:
+            killed = study.run("killed")[f"{STEP_GROUP}/{k}"][()]
+            np.testing.assert_array_equal(killed, study.run("fresh")[f"{STEP_GROUP}/{k}"][()],
+                                          err_msg=k)
+        lam = study.run("killed")[f"{STEP_GROUP}/lambda_max"][()]
+        assert np.flatnonzero(np.isfinite(lam)).tolist() == [0, 3, 6, 9, 12, 15, 18, 20]
