@@ -13,10 +13,20 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def parse_value(text: str) -> Any:
-    """``"0.7"`` → 0.7, ``"3"`` → 3, ``"true"`` → True, anything else stays a string."""
+    """``"0.7"`` → 0.7, ``"3"`` → 3, ``"true"`` → True, ``"none"`` → None, ``"[1, 2]"`` → a
+    list (JSON), anything else stays a string."""
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
+    if low in ("none", "null"):
+        return None
+    if text[:1] in "[{":
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
     for cast in (int, float):
         try:
             return cast(text)
@@ -118,3 +128,12 @@ def build_model(args: argparse.Namespace, train: Any, seed: int) -> torch.nn.Mod
     kwargs |= key_values(getattr(args, "model_option", None), "--model-option")
     model = build(args.model, train.input_shape, train.num_classes, seed=seed, **kwargs)
     return model.to(device=torch.device(args.device), dtype=DTYPES[args.dtype])
+
+
+def figure_path(study: str, *parts: str) -> str:
+    """Where a command puts a figure of ``study`` by default: beside the study file, named
+    ``<study stem>-<part>-….png`` (never into the repository's tracked ``figures/``)."""
+    from pathlib import Path
+
+    path = Path(study)
+    return str(path.with_name("-".join([path.stem, *parts]) + ".png"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from landscape.cli.measure import add_config_args, measure_config, study_runs
+from landscape.cli.measure import add_config_args, measure_choice, measure_config, study_runs
 from landscape.errors import ConfigError
 
 
@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "it.")
     add_config_args(c)
     c.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
-    c.add_argument("--figures", default="figures", help="folder of the figures (figures/)")
+    c.add_argument("--figures", default=None,
+                   help="folder of the figures (default: the study's folder)")
     c.add_argument("--stem", default=None,
                    help="file name stem of the figures (default: the study's name)")
     c.set_defaults(func=main)
@@ -34,13 +35,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from landscape.compare import (
-        GAPS,
-        SCALAR_MEASURES,
         correlation_table,
         granulated_correlations,
         granulated_table,
         load_minimum,
         rank_correlations,
+        registry,
     )
     from landscape.compare import plots as P
     from landscape.compare.factors import merge_confounded, run_factors
@@ -48,10 +48,12 @@ def main(args: argparse.Namespace) -> int:
     from landscape.plot import save
 
     cfg, runs = measure_config(args), study_runs(args)
+    names, settings = measure_choice(args)
     results, missing = [], []
     for run in runs:
         try:
-            results.append(load_minimum(args.file, run, config=cfg))
+            results.append(load_minimum(args.file, run, config=cfg, measures=names,
+                                        settings=settings))
         except StoreError as err:
             missing.append(f"  {run}: {err}")
     if missing:
@@ -66,20 +68,25 @@ def main(args: argparse.Namespace) -> int:
     factors, seeds = run_factors(args.file, used)
     axes = merge_confounded(factors)
     scalars = [r.scalars() for r in results]
-    measures = {m.key: [s[m.key] for s in scalars] for m in SCALAR_MEASURES}
-    gaps = {g.key: [s[g.key] for s in scalars] for g in GAPS}
+    measures = {m.key: [s[m.key] for s in scalars] for m in registry.scalars(flatness=True)
+                if m.key in scalars[0]}
+    gaps = {g.key: [s[g.key] for s in scalars] for g in registry.scalars(flatness=False)
+            if g.key in scalars[0]}
+    if not gaps:
+        raise ConfigError("no gap among the measures: add gap to --measures")
     taus = rank_correlations(measures, gaps, num_bootstrap=args.bootstrap, seed=0)
     print(f"\nKendall τ with the generalisation gap ({len(results)} runs, 95% bootstrap CI):")
     print(correlation_table(taus))
     stem = args.stem or Path(args.file).stem
-    figures = [Path(args.figures) / f"{stem}_correlations.png"]
+    folder = Path(args.figures) if args.figures else Path(args.file).parent
+    figures = [folder / f"{stem}_correlations.png"]
     save(P.plot_correlations(taus), figures[0])
     if axes:
         granulated = granulated_correlations(measures, gaps, axes, strata={"seed": seeds},
                                              num_bootstrap=args.bootstrap, seed=0)
         print(f"\ngranulated Kendall coefficient over {', '.join(axes)} (seeds as replicates):")
         print(granulated_table(granulated))
-        figures.append(Path(args.figures) / f"{stem}_granulated.png")
+        figures.append(folder / f"{stem}_granulated.png")
         save(P.plot_granulated([g for g in granulated if g.gap == "error_gap"]), figures[1])
     else:
         print("\nno hyper-parameter varies across these runs: no granulated coefficient")

@@ -7,7 +7,8 @@ seeds each, into ``results/demo.h5``; then measures every minimum with
 multiplicative weight noise, the flat-minimum width, the worst-case (L2) sharpness, the local
 entropy by SGLD, the Hessian's top eigenvalues, trace and spectral density, and the generalisation
 gap; prints a table of the measures and of their Kendall rank correlations with the gap, and draws
-``figures/demo_*.png``. Rerunning skips finished runs and stored measurements. Measurements of
+``results/figures/demo_*.png`` (one figure per measure, from the measure registry). Rerunning
+skips finished runs and stored measurements. Measurements of
 such small models run fastest on one thread, which is the default here (``landscape --threads N
 demo`` to change it).
 """
@@ -32,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="few epochs and rough measurements (well under a minute)")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
-    p.add_argument("--out", default="results/demo.h5")
-    p.add_argument("--figures", default="figures")
+    p.add_argument("--out", default="results/demo.h5", help="study file (results/demo.h5)")
+    p.add_argument("--figures", default="results/figures",
+                   help="folder of the figures (results/figures)")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain runs that exist and recompute their measurements")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -45,14 +47,12 @@ def main(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from landscape.compare import (
-        GAPS,
-        SCALAR_MEASURES,
-        STAGES,
         MeasureConfig,
         correlation_table,
-        measure_minimum,
+        measure_runs,
         measures_table,
         rank_correlations,
+        registry,
     )
     from landscape.data import load_splits
     from landscape.models import build
@@ -89,22 +89,18 @@ def main(args: argparse.Namespace) -> int:
           f"{measure_config.num_draws} draws), width, sharpness (ρ = {measure_config.rho:g}), "
           f"local entropy (γ = {', '.join(f'{g:g}' for g in measure_config.gammas)}), Hessian "
           f"(top {measure_config.topk}, trace, density)")
-    results = []
-    with tqdm(total=len(runs) * len(STAGES), desc="measuring", unit="step",
-              disable=args.quiet) as bar:
-        for run, _, _ in runs:
-            def advance(stage: str, run: str = run) -> None:
-                bar.set_postfix_str(f"{run}: {stage}")
-                bar.update(1)
-            results.append(measure_minimum(args.out, run, config=measure_config,
-                                           overwrite=args.overwrite, on_stage=advance))
+    results = measure_runs(args.out, [run for run, _, _ in runs], config=measure_config,
+                           overwrite=args.overwrite, progress=not args.quiet,
+                           log=lambda line: None)
     measured = time.perf_counter()
 
     scalars = [r.scalars() for r in results]
     correlations = rank_correlations(
-        {m.key: [s[m.key] for s in scalars] for m in SCALAR_MEASURES},
-        {g.key: [s[g.key] for s in scalars] for g in GAPS}, seed=0)
-    _figures(args.out, results, correlations, Path(args.figures), quiet=args.quiet)
+        {m.key: [s[m.key] for s in scalars] for m in registry.scalars(flatness=True)
+         if m.key in scalars[0]},
+        {g.key: [s[g.key] for s in scalars] for g in registry.scalars(flatness=False)
+         if g.key in scalars[0]}, seed=0)
+    figures = _figures(args.out, results, correlations, Path(args.figures), quiet=args.quiet)
     print()
     print("measures per minimum (σ* = "
           f"{measure_config.reference_sigma:g}, width at δ training error = "
@@ -117,7 +113,7 @@ def main(args: argparse.Namespace) -> int:
           "bootstrap CI):")
     print(correlation_table(correlations))
     print()
-    print(f"figures: {', '.join(str(Path(args.figures) / f) for f in DEMO_FIGURES)}")
+    print(f"figures: {', '.join(str(f) for f in figures)}")
     end = time.perf_counter()
     print(f"done in {end - start:.0f} s (training {trained - start:.0f} s, measuring "
           f"{measured - trained:.0f} s, figures and tables {end - measured:.0f} s)")
@@ -125,25 +121,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _figures(path: str, results: list, correlations: list, folder: Path, *,
-             quiet: bool) -> None:
-    """Draw every figure of the demo into ``folder``."""
-    from tqdm.auto import tqdm
-
+             quiet: bool) -> list[Path]:
+    """Draw every figure of the demo into ``folder``: the training curves, one figure per
+    measure (:func:`landscape.compare.report.measure_figures`) and the correlations."""
     from landscape.compare import plots
+    from landscape.compare.report import measure_figures
 
-    jobs = [
-        ("demo_training.png", lambda out: plots.plot_training(
-            path, [r.run for r in results], out=out,
-            title="digits, MLP 64-64-64-10: five objectives, two seeds")),
-        ("demo_local_energy.png", lambda out: plots.plot_local_energy(results, out=out)),
-        ("demo_width.png", lambda out: plots.plot_measure(results, "width", out=out)),
-        ("demo_sharpness.png", lambda out: plots.plot_measure(results, "sharpness", out=out)),
-        ("demo_local_entropy.png", lambda out: plots.plot_local_entropy(results, out=out)),
-        ("demo_lambda_max.png", lambda out: plots.plot_measure(results, "lambda_max", out=out)),
-        ("demo_trace.png", lambda out: plots.plot_measure(results, "trace", out=out)),
-        ("demo_spectra.png", lambda out: plots.plot_spectra(results, out=out)),
-        ("demo_correlations.png", lambda out: plots.plot_correlations(correlations, out=out)),
-    ]
-    assert tuple(name for name, _ in jobs) == DEMO_FIGURES
-    for name, draw in tqdm(jobs, desc="figures", unit="fig", disable=quiet, leave=False):
-        draw(folder / name)
+    drawn = [folder / "demo_training.png"]
+    plots.plot_training(path, [r.run for r in results], out=drawn[0],
+                        title="digits, MLP 64-64-64-10: five objectives, two seeds")
+    drawn += measure_figures(results, folder, "demo_", progress=not quiet)
+    drawn.append(folder / "demo_correlations.png")
+    plots.plot_correlations(correlations, out=drawn[-1])
+    return drawn

@@ -48,68 +48,58 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sgld-step-size", type=float, default=0.01, help="SGLD step size η")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default=None, help="measurement name (default local_energy-NOISE)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute the asked results and replace them (results of other "
+                        "settings are kept either way)")
     p.add_argument("--plot", default=None, metavar="PNG",
-                   help="figure path (default figures/<run>_<name>.png)")
+                   help="figure path (default: beside the study, <study>-<run>-flatness.png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from landscape.store.writer import single_writer
-
-    with single_writer(args.file):  # one writer for all the stages this command stores
-        return _main(args)
-
-
-def _main(args: argparse.Namespace) -> int:
-    from landscape._measure import batches, prepare
-    from landscape.flatness import (
-        flat_minimum_width,
-        local_energy_to_study,
-        local_entropy_to_study,
-        sharpness,
-    )
+    from landscape.cli._common import figure_path
+    from landscape.compare import MeasureConfig, measure_minimum
     from landscape.flatness.plots import plot_local_energy
     from landscape.plot import save
     from landscape.plot._style import plt
-    from landscape.store import Study, write_array, write_attrs
 
-    sigmas = _floats(args.sigmas)
-    name = args.name or f"local_energy-{args.noise}"
-    setup = prepare(args.file, args.run, num_samples=args.samples, seed=args.seed,
-                    dtype=DTYPES[args.dtype], data_dir=args.data_dir)
-    data = batches(setup.data, setup.model, args.batch_size)
-    result = local_energy_to_study(
-        args.file, args.run, name, setup.model, setup.loss_fn, data, sigmas, args.draws,
-        noise=args.noise, seed=args.seed, per_batch_noise=args.per_batch_noise, bn=args.bn,
-        overwrite=args.overwrite, progress=not args.quiet)
-    with Study(args.file, "a") as study:
-        group = study.run(args.run)["measurements"][name]
-        write_array(group, "data_indices", setup.data.index.numpy(), compress=True)
-        write_attrs(group, {"data_" + k: v for k, v in setup.describe().items()})
-    print(f"{args.run}/{name}: n={len(setup.data)} samples, {args.draws} draws per σ, "
-          f"base loss {result.base:.5g}, base error {result.base_error:.4f}")
+    noise = {"noise": args.noise, "seed": args.seed, "bn": args.bn}
+    asked: dict[str, dict[str, object]] = {"local_energy": {
+        "sigmas": _floats(args.sigmas), "num_draws": args.draws,
+        "per_batch_noise": args.per_batch_noise, "reference_sigma": _floats(args.sigmas)[-1],
+        **noise}}
+    if args.width is not None:
+        asked["width"] = {"threshold": args.width, "quantity": "error", **noise}
+    if args.sharpness is not None:
+        asked["sharpness"] = {"rho": args.sharpness, "steps": 10}
+    if args.local_entropy is not None:
+        asked["local_entropy"] = {"gammas": _floats(args.local_entropy),
+                                  "num_chains": args.chains, "num_steps": args.sgld_steps,
+                                  "burn_in": args.sgld_steps, "step_size": args.sgld_step_size,
+                                  "seed": args.seed}
+    m = measure_minimum(args.file, args.run, measures=list(asked), settings=asked,
+                        config=MeasureConfig(num_samples=args.samples, seed=args.seed),
+                        overwrite=args.overwrite, progress=not args.quiet,
+                        data_dir=args.data_dir, dtype=args.dtype, batch_size=args.batch_size)
+    result = m.local_energy
+    print(f"{args.run}: local energy on {result.num_data} samples, {args.draws} draws per σ, "
+          f"base loss {result.base:.5g}, base error {result.base_error:.4f}; computed "
+          f"{', '.join(m.recomputed) or 'nothing (all stored)'}")
     for s, d, e, de in zip(result.sigmas, result.delta, result.stderr, result.error_delta):
         print(f"  σ={s:<8.4g} δloss {d:+.5g} ± {1.96 * e:.2g}   δerror {de:+.4f}")
-    if args.width is not None:
-        w = flat_minimum_width(setup.model, setup.loss_fn, data, args.width, quantity="error",
-                               noise=args.noise, seed=args.seed, bn=args.bn)
+    if m.width is not None:
+        w = m.width
         print(f"  width (δerror = {args.width:g}): σ = {w.width:.4g} "
               f"[{w.ci_low:.4g}, {w.ci_high:.4g}] ({w.confidence:.0%} interval)"
               + ("" if w.bracketed else "  (not bracketed in the σ range)"))
-    if args.sharpness is not None:
-        sh = sharpness(setup.model, setup.loss_fn, data, args.sharpness, steps=10)
+    if m.sharpness is not None:
+        sh = m.sharpness
         print(f"  sharpness (L2, ρ={args.sharpness:g}, 10 ascent steps): Δloss "
               f"{sh.loss - sh.base:+.5g}, Δerror {sh.error - sh.base_error:+.4f}")
-    if args.local_entropy is not None:
-        le = local_entropy_to_study(
-            args.file, args.run, f"local_entropy-{name}", setup.model, setup.loss_fn, data,
-            _floats(args.local_entropy), num_chains=args.chains, num_steps=args.sgld_steps,
-            burn_in=args.sgld_steps, step_size=args.sgld_step_size, seed=args.seed,
-            overwrite=args.overwrite)
+    if m.local_entropy is not None:
+        le = m.local_entropy
         print(f"  local entropy (SGLD, β={le.beta:g}, {le.num_chains} chains): excess log-volume"
               " over a flat region ΔΦ(γ), and ⟨‖w′−w‖²⟩")
         for g, phi, se, d2 in zip(le.gammas, le.phi_excess, le.phi_excess_stderr,
@@ -119,8 +109,8 @@ def _main(args: argparse.Namespace) -> int:
     plot_local_energy(result, axes[0], quantity="loss")
     plot_local_energy(result, axes[1], quantity="error")
     fig.suptitle(f"{args.run}: local energy, {args.noise} noise, {args.draws} draws per σ, "
-                 f"n={len(setup.data)}")
+                 f"n={result.num_data}")
     fig.tight_layout()
-    out = args.plot or f"figures/{args.run}_{name}.png"
+    out = args.plot or figure_path(args.file, args.run, "flatness")
     print(f"  figure: {save(fig, out)}")
     return 0 if np.isfinite(result.mean).all() else 1

@@ -37,89 +37,109 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="precision of the measurement (default float64)")
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default=None, help="measurement name (default hessian or ggn)")
     p.add_argument("--data-dir", default=None, help="where the run's dataset files are now")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--plot", default=None, metavar="PNG", help="figure path (default "
-                   "figures/<run>_<name>.png)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute the results asked for with these settings and replace them "
+                        "(results of other settings are kept either way)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="figure path (default: beside "
+                   "the study, <study>-<run>-hessian.png)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from landscape.cli._common import figure_path
+    from landscape.compare import MeasureConfig, measure_minimum
     from landscape.hessian.plots import plot_density, plot_topk
-    from landscape.hessian.study import measure_spectrum
     from landscape.plot import save
     from landscape.plot._style import plt
 
-    name = args.name or ("ggn" if args.ggn else "hessian")
     if args.blocks:
-        return _blocks(args, name)
-    m = measure_spectrum(
-        args.file, args.run, name=name, curvature="ggn" if args.ggn else "hessian",
-        params=args.params, topk=args.topk, bottomk=args.bottomk, tol=args.tol,
-        trace_matvecs=args.trace_matvecs if args.trace else 0,
-        num_probes=args.probes if args.density else 0, num_steps=args.steps,
-        num_samples=args.samples, batch_size=args.batch_size, dtype=DTYPES[args.dtype],
-        device=args.device, seed=args.seed, overwrite=args.overwrite, data_dir=args.data_dir)
-    print(f"{args.run}/{name}: P={m.num_params} parameters, n={m.num_samples} samples; "
-          f"computed {', '.join(m.recomputed) or 'nothing (all stored)'}")
-    for label, res in (("top", m.top), ("bottom", m.bottom)):
+        return _blocks(args)
+    common = {"curvature": "ggn" if args.ggn else "hessian", "params": args.params,
+              "seed": args.seed}
+    asked = {}
+    if args.topk:
+        asked["hessian_top"] = {"k": args.topk, "tol": args.tol, **common}
+    if args.bottomk:
+        asked["hessian_bottom"] = {"k": args.bottomk, "tol": args.tol, **common}
+    if args.trace:
+        asked["hessian_trace"] = {"num_matvecs": args.trace_matvecs, **common}
+    if args.density:
+        asked["hessian_density"] = {"num_probes": args.probes, "num_steps": args.steps,
+                                    **common}
+    if not asked:
+        from landscape.errors import ConfigError
+
+        raise ConfigError("nothing to measure: ask for --topk, --bottomk, --trace or --density")
+    m = measure_minimum(args.file, args.run, measures=list(asked), settings=asked,
+                        config=MeasureConfig(num_samples=args.samples, seed=args.seed),
+                        overwrite=args.overwrite, device=args.device, data_dir=args.data_dir,
+                        dtype=args.dtype, batch_size=args.batch_size)
+    curvature = common["curvature"]
+    print(f"{args.run}: {curvature} of the training loss; computed "
+          f"{', '.join(m.recomputed) or 'nothing (all stored)'}")
+    spec = m.spectrum
+    for label, res in (("top", spec.top), ("bottom", spec.bottom)):
         if res is not None:
             values = " ".join(f"{v:.6g}" for v in res.eigenvalues)
             print(f"  {label}-{res.eigenvalues.size}: {values}  (max residual "
                   f"{res.residuals.max():.2g}, {res.num_matvecs} products, converged "
                   f"{int(res.converged.sum())}/{res.converged.size})")
-    if m.trace is not None:
-        print(f"  trace: {m.trace.estimate:.6g} ± {m.trace.stderr:.2g} "
-              f"({m.trace.num_matvecs} products)")
-    panels = [r for r in (m.density, m.top) if r is not None]
+    if spec.trace is not None:
+        print(f"  trace: {spec.trace.estimate:.6g} ± {spec.trace.stderr:.2g} "
+              f"({spec.trace.num_matvecs} products)")
+    panels = [r for r in (spec.density, spec.top) if r is not None]
     if panels:
         fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
         k = 0
-        if m.density is not None:
-            plot_density(m.density, axes[0, k])
-            axes[0, k].set_title(f"spectral density ({m.density.num_probes} probes × "
-                                 f"{m.density.num_steps} steps)")
+        if spec.density is not None:
+            plot_density(spec.density, axes[0, k])
+            axes[0, k].set_title(f"spectral density ({spec.density.num_probes} probes × "
+                                 f"{spec.density.num_steps} steps)")
             k += 1
-        if m.top is not None:
-            plot_topk(m.top, axes[0, k])
-            axes[0, k].set_title(f"top-{m.top.eigenvalues.size} eigenvalues")
-        fig.suptitle(f"{args.run}: {name} of the training loss, P={m.num_params}, "
-                     f"n={m.num_samples}")
+        if spec.top is not None:
+            plot_topk(spec.top, axes[0, k])
+            axes[0, k].set_title(f"top-{spec.top.eigenvalues.size} eigenvalues")
+        fig.suptitle(f"{args.run}: {curvature} of the training loss")
         fig.tight_layout()
-        out = args.plot or f"figures/{args.run}_{name}.png"
+        out = args.plot or figure_path(args.file, args.run, curvature)
         print(f"  figure: {save(fig, out)}")
     return 0
 
 
-def _blocks(args: argparse.Namespace, name: str) -> int:
-    """``--blocks``: one stored density per block (``<name>-block-<label>``), JS distances, plot."""
+def _blocks(args: argparse.Namespace) -> int:
+    """``--blocks``: the density of each block's Hessian (one stored ``hessian_density`` per
+    block, keyed by its parameter names), their Jensen-Shannon distances, and a plot."""
     import math
 
     import numpy as np
 
+    from landscape.cli._common import figure_path
+    from landscape.compare import MeasureConfig, measure_minimum
     from landscape.hessian.blocks import js_distances, parameter_blocks
     from landscape.hessian.plots import plot_block_densities
-    from landscape.hessian.study import measure_spectrum
     from landscape.plot import save
     from landscape.store import load_model
 
     model = load_model(args.file, args.run)
     sizes = {n: p.numel() for n, p in model.named_parameters()}
     blocks = parameter_blocks(model, args.blocks)
+    curvature = "ggn" if args.ggn else "hessian"
     densities, counts = {}, {}
-    samples = None
     for label, names in blocks.items():
         count = sum(sizes[n] for n in names)
-        m = measure_spectrum(
-            args.file, args.run, name=f"{name}-block-{label}",
-            curvature="ggn" if args.ggn else "hessian", params=names,
-            num_probes=args.probes, num_steps=min(args.steps, count), num_samples=args.samples,
-            batch_size=args.batch_size, dtype=DTYPES[args.dtype], device=args.device,
-            seed=args.seed, overwrite=args.overwrite, data_dir=args.data_dir)
-        assert m.density is not None
-        densities[label], counts[label], samples = m.density, count, m.num_samples
-        top = float(max(v for v in m.density.nodes.ravel() if not math.isnan(v)))
+        asked = {"hessian_density": {"num_probes": args.probes,
+                                     "num_steps": min(args.steps, count),
+                                     "curvature": curvature, "params": list(names),
+                                     "seed": args.seed}}
+        m = measure_minimum(args.file, args.run, measures=list(asked), settings=asked,
+                            config=MeasureConfig(num_samples=args.samples, seed=args.seed),
+                            overwrite=args.overwrite, device=args.device,
+                            data_dir=args.data_dir, dtype=args.dtype,
+                            batch_size=args.batch_size)
+        density = m.spectrum.density
+        densities[label], counts[label] = density, count
+        top = float(max(v for v in density.nodes.ravel() if not math.isnan(v)))
         print(f"  {label}: P={count}, largest Ritz value {top:.4g} "
               f"({'computed' if m.recomputed else 'stored'})")
     labels, dist = js_distances(densities)
@@ -128,8 +148,8 @@ def _blocks(args: argparse.Namespace, name: str) -> int:
         print(f"  heterogeneity: mean pairwise Jensen-Shannon distance {mean:.3f} over "
               f"{len(labels)} blocks")
     fig = plot_block_densities(densities, num_params=counts,
-                               title=f"{args.run}: {name} blocks ({args.blocks}), "
-                                     f"n={samples}, {args.probes} probes")
-    out = args.plot or f"figures/{args.run}_{name}_blocks.png"
+                               title=f"{args.run}: {curvature} blocks ({args.blocks}), "
+                                     f"{args.probes} probes")
+    out = args.plot or figure_path(args.file, args.run, curvature, "blocks")
     print(f"  figure: {save(fig, out)}")
     return 0

@@ -1,9 +1,12 @@
 """``landscape measure``: every measure of the minima of stored runs.
 
-Runs :func:`landscape.compare.measure_minimum` on each run (local energy, width, sharpness, local
-entropy, Hessian top eigenvalues, trace and density, and the gap), storing everything in the
-study; a rerun reads it back, an interrupted one resumes. ``landscape correlate``
-(:mod:`landscape.cli.correlate`) then ranks the measures against the gap.
+Runs :func:`landscape.compare.measure_runs` on the runs (by default the measures of
+:data:`~landscape.compare.registry.DEFAULT_MEASURES`: local energy, width, sharpness, local
+entropy, Hessian top eigenvalues, trace and density, and the gap), storing each result under its
+settings in the study; a rerun reads them back, an interrupted one resumes. ``--plugin MODULE``
+imports a module that registers measures of its own (``register_measure``), which
+``--measures`` can then name. ``landscape correlate`` (:mod:`landscape.cli.correlate`) then
+ranks the measures against the gap.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="measure on a fixed stratified subset of N training samples (default: "
                         "the whole training set; 400 with --quick)")
+    p.add_argument("--measures", default=None, metavar="NAME,...",
+                   help="comma-separated registry names of the measures (default: local_energy,"
+                        " width, sharpness, local_entropy, hessian_top, hessian_trace, "
+                        "hessian_density, gap)")
+    p.add_argument("--set", action="append", default=None, metavar="MEASURE.KEY=VALUE",
+                   help="a setting of one measure, e.g. hessian_top.k=10 (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (a module that registers measures of its own)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "rerun reads them back, an interrupted one resumes.")
     add_config_args(p)
     p.add_argument("--overwrite", action="store_true",
-                   help="recompute results stored with other settings")
+                   help="recompute the asked results and replace them (other settings' results "
+                        "are kept either way)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="measure the runs in N worker processes (default 1: in this one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default=None,
                    help="where to measure, e.g. cuda (default: the CPU)")
@@ -72,26 +86,49 @@ def study_runs(args: argparse.Namespace) -> list[str]:
     return runs
 
 
-def main(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+def measure_choice(args: argparse.Namespace) -> tuple[list[str] | None,
+                                                     dict[str, dict[str, object]]]:
+    """The measures of ``--measures`` (after importing ``--plugin`` modules) and the settings
+    of ``--set``."""
+    import importlib
 
-    from landscape.compare import STAGES, measure_minimum
+    from landscape.cli._common import parse_value
+    from landscape.compare import registry
+
+    for module in getattr(args, "plugin", []) or []:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(f"cannot import plugin {module!r}: {err}") from err
+    names = None
+    if getattr(args, "measures", None):
+        names = [n.strip() for n in args.measures.split(",") if n.strip()]
+        registry.resolve(names)  # a clear error for an unknown name
+    settings: dict[str, dict[str, object]] = {}
+    for item in getattr(args, "set", None) or []:
+        name, _, value = item.partition("=")
+        measure, _, key = name.partition(".")
+        if not key or not _:
+            raise ConfigError(f"--set wants MEASURE.KEY=VALUE, got {item!r}")
+        registry.get(measure).settings({key: None})  # a clear error for an unknown setting
+        settings.setdefault(measure, {})[key] = parse_value(value)
+    return names, settings
+
+
+def main(args: argparse.Namespace) -> int:
+    from landscape.compare import measure_runs
 
     cfg, runs = measure_config(args), study_runs(args)
-    with tqdm(total=len(runs) * len(STAGES), desc="measuring", unit="stage",
-              disable=args.quiet) as bar:
-        for run in runs:
-            def advance(stage: str, run: str = run) -> None:
-                bar.set_postfix_str(f"{run}: {stage}")
-                bar.update(1)
-
-            r = measure_minimum(args.file, run, config=cfg, overwrite=args.overwrite,
-                                on_stage=advance, device=args.device,
-                                data_dir=args.data_dir)
-            s = r.scalars()
-            what = f"computed {', '.join(r.recomputed)}" if r.recomputed else "stored"
-            tqdm.write(f"{run}: {what}; error gap {s['error_gap']:.4f}, δerror(σ*) "
-                       f"{s['local_energy_error']:.4f}, width {s['width']:.3g}, λ_max "
-                       f"{s['lambda_max']:.4g}, tr H {s['trace']:.4g}, ΔΦ "
-                       f"{s['local_entropy']:.4g}")
+    names, settings = measure_choice(args)
+    if names is not None:
+        unknown = sorted(set(settings) - set(names))
+        if unknown:
+            raise ConfigError(f"--set names measures not in --measures: {unknown}")
+    results = measure_runs(args.file, runs, measures=names, settings=settings, config=cfg,
+                           workers=args.workers, device=args.device, data_dir=args.data_dir,
+                           overwrite=args.overwrite, progress=not args.quiet,
+                           plugins=tuple(args.plugin), log=print if args.quiet else None)
+    for r in results:
+        s = r.scalars()
+        print(f"{r.run}: " + ", ".join(f"{k} {v:.4g}" for k, v in s.items()))
     return 0

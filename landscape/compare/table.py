@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from landscape.compare import registry
 from landscape.compare.correlation import RankCorrelation
 from landscape.compare.granulated import GranulatedKendall
-from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures
+from landscape.compare.minimum import MinimumMeasures
 
 
 def markdown(header: Sequence[str], rows: Sequence[Sequence[str]],
@@ -42,29 +43,34 @@ def _num(value: float, digits: int = 3) -> str:
 
 def measures_table(results: Sequence[MinimumMeasures]) -> str:
     """One row per run: objective, seed, training and test error, the gaps, and every scalar
-    measure (:data:`~landscape.compare.measures.SCALAR_MEASURES`), the width with its interval.
-    """
+    of the measures taken (registry order), each with its interval where it has one."""
+    present = set.intersection(*(set(r.scalars()) for r in results)) if results else set()
+    gaps = [g for g in registry.scalars(flatness=False) if g.key in present]
+    scalars = [m for m in registry.scalars(flatness=True) if m.key in present]
     header = ["run", "objective", "seed", "train err", "test err",
-              *(g.label for g in GAPS), *(m.label for m in SCALAR_MEASURES)]
+              *(g.label for g in gaps), *(m.label for m in scalars)]
     rows = []
     for r in results:
-        s = r.scalars()
+        s, ci = r.scalars(), r.intervals()
         cells = [r.run, r.objective, str(r.seed), f"{r.gap.train_error:.4f}",
-                 f"{r.gap.test_error:.4f}", *(_num(s[g.key]) for g in GAPS)]
-        for m in SCALAR_MEASURES:
-            if m.key == "width":
-                cells.append(f"{_num(r.width.width)} [{_num(r.width.ci_low)}, "
-                             f"{_num(r.width.ci_high)}]")
-            else:
-                cells.append(_num(s[m.key]))
+                 f"{r.gap.test_error:.4f}", *(_num(s[g.key]) for g in gaps)]
+        for m in scalars:
+            text = _num(s[m.key])
+            if m.key in ci:
+                text += f" [{_num(ci[m.key][0])}, {_num(ci[m.key][1])}]"
+            cells.append(text)
         rows.append(cells)
     return markdown(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))
+
+
+def _labels() -> dict[str, str]:
+    return {s.key: s.label for s in registry.scalars()}
 
 
 def correlation_table(correlations: Sequence[RankCorrelation]) -> str:
     """One row per (measure, gap): Kendall τ, its bootstrap interval, scipy's p-value and the
     number of runs."""
-    labels = {m.key: m.label for m in (*SCALAR_MEASURES, *GAPS)}
+    labels = _labels()
     level = f"{100 * correlations[0].confidence:.0f}% CI" if correlations else "CI"
     header = ["measure", "gap", "Kendall τ", level, "p", "runs"]
     rows = [[labels.get(c.measure, c.measure), labels.get(c.gap, c.gap), _num(c.tau, 2),
@@ -77,7 +83,7 @@ def granulated_table(results: Sequence[GranulatedKendall],
                      axis_labels: Mapping[str, str] | None = None) -> str:
     """One row per (measure, gap): Ψ with its interval, then ψ of every axis with its interval
     and the number of groups it averages (:mod:`landscape.compare.granulated`)."""
-    labels = {m.key: m.label for m in (*SCALAR_MEASURES, *GAPS)}
+    labels = _labels()
     names = dict(axis_labels or {})
     axes = list(dict.fromkeys(a.axis for r in results for a in r.axes))
     level = f"{100 * results[0].confidence:.0f}% CI" if results else "CI"

@@ -3,7 +3,7 @@
 Average-case flatness:
     :func:`local_energy` → :class:`LocalEnergyResult`: δE(σ) = E_z[L(w + σ d(z))] − L(w) as a
     curve over σ, for the loss and the training error, perturbed copies evaluated in vmapped
-    chunks; :func:`local_energy_to_study` writes it into a study file, resumable per σ.
+    chunks, resumable per σ from a checkpoint (:mod:`landscape._checkpoint`).
     Noise models: :mod:`landscape.flatness.perturbations`.
 Width:
     :func:`flat_minimum_width` → :class:`WidthResult` (the σ where δE crosses a threshold, by
@@ -36,13 +36,10 @@ from landscape.flatness.local_energy import (
     BNPolicy,
     LocalEnergyResult,
     local_energy,
-    local_energy_to_study,
-    read_local_energy,
 )
 from landscape.flatness.local_entropy import (
     LocalEntropyResult,
     local_entropy,
-    local_entropy_to_study,
 )
 from landscape.flatness.perturbations import (
     BiasBN,
@@ -91,15 +88,12 @@ __all__ = [
     "hessian_plane",
     "interpolation",
     "local_energy",
-    "local_energy_to_study",
     "local_entropy",
-    "local_entropy_to_study",
     "pac_bayes_sigma",
     "pca_plane",
     "random_direction",
     "random_directions",
     "random_plane",
-    "read_local_energy",
     "read_surface",
     "read_surface_directions",
     "sharpness",

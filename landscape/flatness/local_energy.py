@@ -46,12 +46,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from landscape._checkpoint import Checkpoint
 from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
-from landscape.flatness.local_energy_study import (  # noqa: F401  (re-exported)
-    local_energy_to_study,
-    read_local_energy,
-)
 from landscape.flatness.perturbations import (
     BiasBN,
     NoiseModel,
@@ -292,7 +289,8 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
                  bn_batches: int | None = None, params: ParamSelection = None,
                  biasbn: BiasBN | None = None, chunk_size: int | None = None,
                  memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-                 progress: bool = False, forward: Forward | str | None = None
+                 progress: bool = False, forward: Forward | str | None = None,
+                 checkpoint: Checkpoint | None = None
                  ) -> LocalEnergyResult:
     """The local-energy curve δE(σ) of the loss and the training error (see the module docstring).
 
@@ -330,6 +328,10 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
         forward: structured batches, ``forward(model, batch) -> (outputs, targets)`` or a
             registered name (:mod:`landscape.forward`); a batch weighs ``len(targets)``, so a
             token-level forward averages over tokens. Default ``(model(b[0]), b[1])``.
+        checkpoint: where to keep the samples of each finished σ
+            (:class:`~landscape._checkpoint.Checkpoint`); a call with the same arguments and
+            checkpoint computes only the σ values not kept yet, and gives the same numbers
+            (draw ``j`` is seeded by ``(seed, j)`` whatever the order of the σ).
 
     Returns:
         :class:`LocalEnergyResult`, with ``delta`` / ``error_delta`` for δE.
@@ -352,11 +354,32 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
                        params=params, biasbn=biasbn, chunk_size=chunk_size,
                        memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
-    samples = np.empty((sig.size, job.num_samples))
-    errors = np.empty((sig.size, job.num_samples))
+    samples, errors, done = _restore(checkpoint, sig, job.num_samples)
     with tqdm(total=sig.size * job.num_chunks, desc="local energy", disable=not progress,
-              leave=False) as bar:
+              leave=False, initial=int(done.sum()) * job.num_chunks) as bar:
         for i, s in enumerate(sig):
+            if done[i]:
+                continue
             samples[i], errors[i] = job.sigma(float(s), bar)
+            done[i] = True
+            if checkpoint is not None:
+                checkpoint.save({"sigmas": sig, "loss": samples, "error": errors,
+                                 "done": done.astype(np.uint8)})
     return LocalEnergyResult.from_samples(sig, base, samples, base_err, errors,
                                           **job.settings())
+
+
+def _restore(checkpoint: Checkpoint | None, sig: np.ndarray, num_samples: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loss and error samples ``[σ, S]`` and the ``done`` mask kept by ``checkpoint``
+    (NaN and ``False`` where nothing is kept)."""
+    samples = np.full((sig.size, num_samples), np.nan)
+    errors = np.full((sig.size, num_samples), np.nan)
+    done = np.zeros(sig.size, dtype=bool)
+    state = checkpoint.load() if checkpoint is not None else None
+    if state is None:
+        return samples, errors, done
+    if state["loss"].shape != samples.shape or not np.array_equal(state["sigmas"], sig):
+        raise ConfigError("the checkpoint holds a local energy of other sigmas or draws; "
+                          "start it again")
+    return state["loss"], state["error"], state["done"].astype(bool)

@@ -132,8 +132,9 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
+from landscape._checkpoint import Checkpoint
 from landscape.errors import ConfigError
-from landscape.flatness._entropy_checkpoint import Records, StudyCheckpoint
+from landscape.flatness._entropy_checkpoint import Records, pack, unpack
 from landscape.flatness._entropy_estimators import (
     _cv_coefficient,
     _drift,
@@ -148,7 +149,6 @@ from landscape.flatness._sgld import (
     check_gammas,
     step_coefficients,
 )
-from landscape.flatness.local_entropy_study import local_entropy_to_study  # noqa: F401
 from landscape.forward import Forward
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
@@ -269,7 +269,7 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
                   step_size: float | Sequence[float] = DEFAULT_STEP_SIZE, tail: bool = True,
                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
                   batch_size: int | None = None, params: ParamSelection = None,
-                  progress: bool = False, _checkpoint: StudyCheckpoint | None = None,
+                  progress: bool = False, checkpoint: Checkpoint | None = None,
                   forward: Forward | str | None = None) -> LocalEntropyResult:
     """Local entropy ``ΔΦ(w, γ)`` by SGLD chains coupled to ``w`` (see the module docstring).
 
@@ -307,8 +307,10 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         forward: structured batches, ``forward(model, batch) -> (outputs, targets)``
             (:mod:`landscape.forward`); a batch weighs ``len(targets)``; full-data gradients
             only (``batch_size=None``), one evaluation per chain.
-        _checkpoint: private; :func:`local_entropy_to_study` passes one to checkpoint the
-            chains after every γ and to resume from it.
+        checkpoint: where to keep the chains, their random streams and the records after
+            every γ (:class:`~landscape._checkpoint.Checkpoint`); a call with the same arguments
+            and checkpoint continues with the next γ and ends bit-identical to an
+            uninterrupted run on the same machine and thread count.
 
     Returns:
         :class:`LocalEntropyResult` (γ sorted ascending).
@@ -343,7 +345,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     base = chains.base()
 
     k = gam.size
-    restored = _checkpoint.load(chains, k) if _checkpoint is not None else None
+    saved = checkpoint.load() if checkpoint is not None else None
+    restored = unpack(saved, chains, k) if saved is not None else None
     if restored is None:
         rec = Records.empty(k, num_chains)
         state = chains.start(float(gam[-1]))
@@ -368,8 +371,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
             loss_chains[i] = lo_np.mean(0)
             drift[i] = _drift(d_np)
             rec.done[i] = True
-            if _checkpoint is not None:
-                _checkpoint.save(rec, state, chains)
+            if checkpoint is not None:
+                checkpoint.save(pack(rec, state, chains))
 
     dist_mean, dist_err = _mean_stderr(dist_chains)
     loss_mean, loss_err = _mean_stderr(loss_chains)
