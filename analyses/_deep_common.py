@@ -13,8 +13,6 @@ and PDF.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -25,19 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from landscape.compare import (
-    STAGES,
-    MeasureConfig,
-    MinimumMeasures,
-    has_long_stages,
-    measure_minimum,
-)
+from landscape.compare import MeasureConfig, MinimumMeasures
+from landscape.compare import measure_runs as compare_measure_runs
 from landscape.data import LabelledDataset, load_splits, long_tail, subset, symmetric_noise
-from landscape.errors import StudyLockedError
 from landscape.models import build
 from landscape.objectives import Objective, get
 from landscape.plot._style import plt
-from landscape.store import Study
 from landscape.train import TrainConfig, train
 
 #: Training conditions: key → readable label.
@@ -205,162 +196,19 @@ def has_run(path: str, run: str) -> bool:
         return "runs" in f and run in f["runs"]
 
 
-def _measure_shard(shard: str, run: str, config: MeasureConfig, device: str) -> tuple:
-    """Worker of :func:`measure_runs`: measure ``run`` in its shard file (a fresh process)."""
-    set_threads(1)
-    t0 = time.perf_counter()
-    result = measure_minimum(shard, run, config=config, device=device)
-    print(f"  {run:48s} measured {', '.join(result.recomputed) or 'nothing new'}  "
-          f"[{time.perf_counter() - t0:.1f} s, in a worker]", flush=True)
-    return result.recomputed
-
-
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
                  quiet: bool, workers: int = 1, device: str = "cpu"
                  ) -> tuple[list[MinimumMeasures], float]:
-    """:func:`measure_minimum` of every run, one printed line per run (stored measurements are
-    read back).
-
-    With ``workers > 1`` the runs still to measure are measured by that many processes, each
-    run in a shard file of its own (``<study>.shards/<run>.h5``, one writer per file), and each
-    run's measurements are copied back into the study as soon as it is done. An interrupted
-    call leaves its unfinished shards, which the next call resumes (with any ``workers``).
-    """
-    from tqdm.auto import tqdm
-
+    """:func:`landscape.compare.measure_runs` of every run (``workers`` processes, one shard
+    file per run; stored measurements are read back), one printed line per run; returns the
+    results and the seconds taken."""
     start = time.perf_counter()
-    computed: dict[str, tuple] = {}
-    if workers > 1:
-        computed = _measure_in_shards(path, specs, config, workers, device)
-    results = []
-    with tqdm(total=len(specs) * len(STAGES), desc="measuring", unit="step",
-              disable=quiet) as bar:
-        for spec in specs:
-            def advance(stage: str, run: str = spec.name) -> None:
-                bar.set_postfix_str(f"{run}: {stage}")
-                bar.update(1)
-            t0 = time.perf_counter()
-            result = measure_minimum(path, spec.name, config=config, on_stage=advance,
-                                     device=device)
-            if spec.name in computed:
-                result = dataclasses.replace(
-                    result, recomputed=tuple(dict.fromkeys(computed[spec.name]
-                                                           + result.recomputed)))
-            results.append(result)
-            done = (f"measured {', '.join(result.recomputed)}" if result.recomputed
-                    else "read back from the study")
-            if spec.name not in computed:  # the workers printed their own runs
-                tqdm.write(f"  {spec.name:48s} {done}  [{time.perf_counter() - t0:.1f} s]")
+    results = compare_measure_runs(path, [s.name for s in specs], config=config,
+                                   workers=workers, device=device, progress=not quiet,
+                                   log=lambda line: print(line, flush=True))
     print(f"measured {sum(bool(r.recomputed) for r in results)} minima, read "
           f"{sum(not r.recomputed for r in results)} back from the study")
     return results, time.perf_counter() - start
-
-
-def _readable(shard: Path) -> bool:
-    """Whether a shard left by an interrupted call can be read; one that cannot (cut off in the
-    middle of a write) is deleted, and its run is measured again from the study."""
-    from landscape.errors import StoreError
-
-    if not shard.is_file():
-        return False
-    try:
-        with Study(shard) as study:
-            study.runs()
-        return True
-    except StoreError as err:
-        print(f"dropping the unreadable shard {shard} ({err})", flush=True)
-        shard.unlink()
-        return False
-
-
-def _adopt_worker_shards(path: str) -> None:
-    """Bring back what the per-worker shards of earlier versions (``<study>.shard<i>of<n>.h5``)
-    measured, partial stages included, and delete them: their runs then resume like any other."""
-    from landscape.store.transfer import copy_measurements
-
-    for shard in sorted(Path(path).parent.glob(f"{Path(path).name}.shard*of*.h5")):
-        if _readable(shard):
-            with Study(shard) as study:
-                runs = study.runs()
-            for run in runs:
-                copy_measurements(shard, path, run)
-            print(f"brought back the measurements of {len(runs)} runs from {shard.name}",
-                  flush=True)
-            shard.unlink()
-        Path(f"{shard}.writer").unlink(missing_ok=True)
-
-
-def _merge(shard: Path, path: str, run: str) -> bool:
-    """Copy ``run``'s measurements from its shard into the study and delete the shard; False
-    (shard kept, for the next call) when another process keeps the study locked."""
-    from landscape.store.transfer import copy_measurements
-
-    try:
-        copy_measurements(shard, path, run)
-    except StudyLockedError as err:
-        print(f"  {run}: could not copy its measurements back yet ({err})", flush=True)
-        return False
-    shard.unlink()
-    Path(f"{shard}.writer").unlink(missing_ok=True)
-    return True
-
-
-def _measure_in_shards(path: str, specs: Sequence[RunSpec], config: MeasureConfig,
-                       workers: int, device: str = "cpu") -> dict[str, tuple]:
-    """The parallel part of :func:`measure_runs`: returns the stages computed per run.
-
-    Every run still to measure is copied into a shard file of its own under ``<study>.shards/``
-    (one writer per file) and measured there by the next free worker; as soon as a worker is
-    done with it, its measurements are copied back into the study and the shard is deleted. An
-    interrupted call loses at most the stages in flight: the next call resumes the shards left
-    behind (any number of workers), and an unreadable one costs only its own run.
-    """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from landscape.store.transfer import copy_runs
-    from landscape.store.writer import single_writer
-
-    folder = Path(f"{path}.shards")
-    with single_writer(path):
-        _adopt_worker_shards(path)
-        pending = [s.name for s in specs if not has_long_stages(path, s.name)]
-        if not pending:
-            return {}
-        folder.mkdir(exist_ok=True)
-        shards = {run: folder / f"{run}.h5" for run in pending}
-        resumed = [run for run, shard in shards.items() if _readable(shard)]
-        for run, shard in shards.items():
-            copy_runs(path, shard, [run])  # keeps a resumed shard's own progress
-        print(f"measuring {len(pending)} runs in {min(workers, len(pending))} processes, one "
-              f"shard file each under {folder.name}/ ({len(resumed)} resumed)", flush=True)
-        computed: dict[str, tuple] = {}
-        failed: dict[str, BaseException] = {}
-        unmerged: list[str] = []
-        with ProcessPoolExecutor(min(workers, len(pending)),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_measure_shard, str(shard), run, config, device): run
-                       for run, shard in shards.items()}
-            for future in as_completed(futures):
-                run = futures[future]
-                try:
-                    computed[run] = future.result()
-                except Exception as err:  # keep merging the others; report at the end
-                    failed[run] = err
-                    continue
-                if not _merge(shards[run], path, run):
-                    unmerged.append(run)
-        for run in unmerged:  # a reader held the study too long: once more, then keep the shard
-            if not _merge(shards[run], path, run):
-                failed[run] = StudyLockedError(f"{path} stayed locked by a reader")
-        if failed:
-            names = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
-            raise RuntimeError(f"measuring failed for {names}; their shards are kept under "
-                               f"{folder}/ and the next call resumes them") \
-                from next(iter(failed.values()))
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    return computed
 
 
 def save_figure(fig: Any, folder: str | Path, stem: str) -> Path:

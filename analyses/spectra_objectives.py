@@ -4,7 +4,7 @@ Trains the same network with the same optimiser and budget (SGD + momentum 0.9, 
 schedule) on a clean stratified subset of Fashion-MNIST under cross-entropy and the alternative
 objectives of ``objectives_minima.py`` (MSE, Crammer–Singer hinge, label smoothing, focal, GCE,
 SCE, IMAE with ``direction="ce"``, logit-adjusted, SAM), then measures the Hessian of each
-run's own training loss at its minimum with :func:`landscape.hessian.study.measure_spectrum`:
+run's own training loss at its minimum with :func:`landscape.compare.measure_minimum`:
 the top-k eigenvalues (thick-restart Lanczos), the trace (Hutch++) and the spectral density
 (stochastic Lanczos quadrature, smoothed with Papyan's kernel). The figures show the densities
 on a log scale with the top eigenvalues marked as outliers: with C = 10 classes, a bulk near
@@ -67,10 +67,10 @@ from matplotlib.ticker import MaxNLocator
 from objectives_minima import FULL as MINIMA_FULL
 from objectives_minima import OBJECTIVES
 
-from landscape.compare import generalisation_gap
+from landscape.compare import MeasureConfig, measure_minimum
 from landscape.compare import plots as P
+from landscape.compare.minimum import Spectrum as SpectrumMeasurement
 from landscape.compare.table import markdown
-from landscape.hessian.study import SpectrumMeasurement, measure_spectrum
 from landscape.plot._style import plt
 
 STEM = "spectra_objectives"
@@ -123,13 +123,18 @@ def measure(path: str, specs: Sequence[RunSpec], settings: dict, *, quiet: bool,
 
     start = time.perf_counter()
     out = []
+    asked = {"hessian_top": {"k": settings["topk"], "tol": settings["tol"]},
+             "hessian_trace": {"num_matvecs": settings["trace_matvecs"]},
+             "hessian_density": {"num_probes": settings["num_probes"],
+                                 "num_steps": settings["num_steps"]}}
+    config = MeasureConfig(num_samples=settings["num_samples"], seed=0)
+    computed = 0
     for spec in tqdm(specs, desc="Hessian", unit="run", disable=quiet, leave=False):
-        m = measure_spectrum(path, spec.name, name="hessian_spectrum", seed=0, device=device,
-                             **settings)
-        gap = generalisation_gap(path, spec.name)
-        out.append(Spectrum(spec, m, gap.train_error, gap.test_error))
-    print(f"measured {sum(bool(s.measurement.recomputed) for s in out)} Hessians, read "
-          f"{sum(not s.measurement.recomputed for s in out)} back from the study")
+        m = measure_minimum(path, spec.name, measures=[*asked, "gap"], settings=asked,
+                            config=config, device=device)
+        computed += bool(m.recomputed)
+        out.append(Spectrum(spec, m.spectrum, m.gap.train_error, m.gap.test_error))
+    print(f"measured {computed} Hessians, read {len(out) - computed} back from the study")
     return out, time.perf_counter() - start
 
 

@@ -27,7 +27,9 @@ from landscape.flatness import (
     pac_bayes_sigma,
     sharpness,
 )
+from landscape.flatness.fisher_rao import fisher_rao_norm
 from landscape.flatness.local_entropy import check_gammas
+from landscape.flatness.relative_flatness import relative_flatness
 
 #: The normal quantile of a two-sided 95 % interval.
 Z95 = 1.959963984540054
@@ -182,28 +184,9 @@ add(Measure(
     stored=False, uses_model=False))
 
 
-def _fisher_rao(model: Any, loss_fn: Any, batches: Any, *, fisher: str = "empirical") -> float:
-    """Fisher–Rao norm θᵀFθ (Liang et al. 2019)"""
-    from landscape.flatness.fisher_rao import fisher_rao_norm
-
-    return float(fisher_rao_norm(model, loss_fn, batches, fisher=fisher))
-
-
-def _relative_flatness(model: Any, loss_fn: Any, batches: Any, *, layer: str | None = None
-                       ) -> float:
-    """relative flatness κ^φ_Tr of one layer (Petzka et al. 2021)"""
-    from landscape.flatness.relative_flatness import relative_flatness
-
-    return float(relative_flatness(model, loss_fn, batches, layer=layer))
-
-
-try:  # the literature measures, registered through the public recipe
-    import landscape.flatness.fisher_rao
-    import landscape.flatness.relative_flatness  # noqa: F401
-except ImportError:  # pragma: no cover - modules of a partial checkout
-    pass
-else:
-    register_measure("fisher_rao", _fisher_rao, flatter="lower", label="‖θ‖_fr²", log=True)
-    register_measure("relative_flatness", _relative_flatness, flatter="lower", label="κ_Tr",
-                     log=True)
-
+# The literature measures go through the public recipe, register_measure, like a user's would.
+register_measure("fisher_rao", fisher_rao_norm, flatter="lower", label="‖θ‖²_fr", log=True,
+                 description="Fisher–Rao norm θᵀF(θ)θ (Liang, Poggio, Rakhlin, Stokes 2019)")
+register_measure("relative_flatness", relative_flatness, flatter="lower", label="κ_Tr",
+                 log=True, description="relative flatness κ^φ_Tr of one layer (Petzka et al. "
+                                       "2021)")
