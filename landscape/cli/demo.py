@@ -21,11 +21,6 @@ from pathlib import Path
 
 DEMO_OBJECTIVES = ("ce", "mse", "hinge_cs", "label_smoothing", "gce")
 DEMO_SEEDS = (0, 1)
-#: The figures the demo draws, by file name under ``--figures``.
-DEMO_FIGURES = ("demo_training.png", "demo_local_energy.png", "demo_width.png",
-                "demo_sharpness.png", "demo_local_entropy.png", "demo_lambda_max.png",
-                "demo_trace.png", "demo_spectra.png", "demo_correlations.png")
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="the main job: compare the minima of five objectives on "
@@ -92,6 +87,8 @@ def main(args: argparse.Namespace) -> int:
     results = measure_runs(args.out, [run for run, _, _ in runs], config=measure_config,
                            overwrite=args.overwrite, progress=not args.quiet,
                            log=lambda line: None)
+    fresh = sum(bool(r.recomputed) for r in results)
+    print(f"measured {fresh} minima, read {len(results) - fresh} back from the study")
     measured = time.perf_counter()
 
     scalars = [r.scalars() for r in results]

@@ -44,12 +44,20 @@ def _state(item: h5py.Group | h5py.Dataset) -> str:
     return f": {', '.join(parts)}" if parts else ""
 
 
-def _measurements(group: h5py.Group) -> None:
+def _measurements(study: Study, run: str, group: h5py.Group) -> None:
+    """One line per stored measurement: each settings variant of a measure with its settings
+    and state (:class:`~landscape.store.measurements.Variant`), and the groups of other
+    layouts (shallow measurements, files of schema 1) as they are."""
+    from landscape.store.measurements import list_variants
+
+    variants = list_variants(study, run)
+    for v in sorted(variants, key=lambda v: (v.measure, v.created)):
+        print(f"    measurement {v.describe()}")
+    keyed = {v.measure for v in variants}
     if S.MEASUREMENTS in group:
         for m, item in group[S.MEASUREMENTS].items():
-            if is_scratch(m):
-                continue
-            print(f"    measurement {m}{_state(item)}")
+            if m not in keyed and not is_scratch(m):
+                print(f"    measurement {m}{_state(item)}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -85,7 +93,7 @@ def _list(args: argparse.Namespace, damaged: dict[str, str]) -> None:
                       f"(α={float(r.get('alpha', 'nan')):.3g}) K={r.get('K')}, "
                       f"seed {r.get('seed')}: "
                       f"{'solved' if r.get('solved') else 'not solved'}, {r.get('errors')} errors")
-                _measurements(group)
+                _measurements(study, name, group)
                 continue
             line = (f"  {name}: {r.get('status', '?')} ({r.get('epochs_done', '?')}/"
                     f"{(r.get('config') or {}).get('epochs', '?')} epochs), "
@@ -100,7 +108,7 @@ def _list(args: argparse.Namespace, damaged: dict[str, str]) -> None:
             print(line)
             if S.TRAJECTORY in group:
                 print(f"    trajectory: epochs {trajectory_epochs(group[S.TRAJECTORY]).tolist()}")
-            _measurements(group)
+            _measurements(study, name, group)
         if args.tree:
             for path, obj in study.walk():
                 if isinstance(obj, h5py.Dataset):

@@ -82,7 +82,8 @@ add(Measure(
                     "local energy of the training loss at σ = reference_sigma (objective units)",
                     log=True, axis="δ training loss at σ* (objective units)")),
     description="δE(σ) of the training loss and error under multiplicative weight noise",
-    resumable=True, figure=figures.local_energy, figure_name="local_energy"))
+    resumable=True, figure=figures.local_energy, figure_name="local_energy",
+    caption=lambda s: f"σ = {s['reference_sigma']:g}, {s['num_draws']} draws"))
 
 
 def _width(ctx: Context, s: dict[str, Any]) -> WidthResult:
@@ -103,7 +104,9 @@ add(Measure(
     scalars=(Scalar("width", "width",
                     "flat-minimum width: σ where δ training error reaches the threshold",
                     "higher", axis="flat-minimum width σ"),),
-    description="the σ where δE of the training error reaches a threshold, with its CI"))
+    description="the σ where δE of the training error reaches a threshold, with its CI",
+    caption=lambda s: f"δ training error = {s['threshold']:g}, "
+                      f"{100 * s['confidence']:.0f}% CI"))
 
 
 def _pac_bayes(ctx: Context, s: dict[str, Any]) -> PacBayesSigmaResult:
@@ -135,7 +138,8 @@ add(Measure(
     scalars=(Scalar("sharpness", "sharpness",
                     "worst-case loss increase in the L2 ball of radius ρ (objective units)",
                     log=True, axis="worst-case loss increase (objective units)"),),
-    description="largest loss increase in an L2 ball of radius ρ (projected gradient ascent)"))
+    description="largest loss increase in an L2 ball of radius ρ (projected gradient ascent)",
+    caption=lambda s: f"{s['norm'].upper()} ball ρ = {s['rho']:g}, {s['steps']} ascent steps"))
 
 
 def _local_entropy(ctx: Context, s: dict[str, Any]) -> LocalEntropyResult:
@@ -159,7 +163,8 @@ add(Measure(
                     "local entropy excess over a flat region at the smallest γ (nats)",
                     "higher", log=True, axis="local entropy excess ΔΦ at γ_min (nats)"),),
     description="ΔΦ(γ) by coupled SGLD chains, annealed from large to small γ",
-    resumable=True, figure=figures.local_entropy, figure_name="local_entropy"))
+    resumable=True, figure=figures.local_entropy, figure_name="local_entropy",
+    caption=lambda s: f"γ = {min(s['gammas']):g}, {s['num_chains']} SGLD chains"))
 
 
 def sorted_gammas(gammas: Any) -> list[float]:

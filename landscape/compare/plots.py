@@ -4,7 +4,7 @@ Every figure draws all objectives side by side in the same fixed colour per obje
 (:func:`objective_color`, keyed by the objective's registry name, so "ce" is the same blue in every
 figure of every study) and one marker or line style per seed. Confidence bands or bars are drawn
 wherever the measure has an interval. Each function takes the
-:class:`~landscape.compare.measures.MinimumMeasures` of the runs (any order), saves the figure to
+:class:`~landscape.compare.MinimumMeasures` of the runs (any order), saves the figure to
 ``out`` when given (PNG/PDF by extension; :func:`landscape.plot.save`, which closes it) and
 returns the figure.
 
@@ -25,7 +25,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.compare.measures import GAPS, SCALAR_MEASURES, MinimumMeasures, ScalarMeasure
+from landscape.compare import registry
+from landscape.compare.minimum import MinimumMeasures
 from landscape.compare.plots_correlation import plot_correlations, plot_granulated
 from landscape.compare.plots_curves import plot_local_energy, plot_spectra, plot_training
 from landscape.compare.plots_style import (
@@ -41,30 +42,16 @@ from landscape.compare.plots_style import (
     objective_color,
     objective_label,
 )
+from landscape.compare.protocol import Scalar as ScalarMeasure
 from landscape.errors import ConfigError
 from landscape.plot._style import plt
 
 
 # -------------------------------------------------------------------------- scalar measures
 def measure_interval(r: MinimumMeasures, key: str) -> tuple[float, float] | None:
-    """The (low, high) interval of scalar measure ``key`` of ``r`` when it has one: the width's
-    confidence interval, the local entropy's over chains, ±1.96 standard errors of the trace and
-    of the local energy at σ*; ``None`` for the others."""
-    s = r.scalars()[key]
-    if key == "width":
-        return r.width.ci_low, r.width.ci_high
-    if key == "local_entropy":
-        lo, hi = r.local_entropy.phi_excess_ci(r.config.confidence)
-        return float(lo[0]), float(hi[0])
-    if key == "trace" and r.spectrum.trace is not None:
-        half = 1.96 * float(r.spectrum.trace.stderr)
-        return s - half, s + half
-    if key in ("local_energy_error", "local_energy_loss"):
-        le = r.local_energy
-        i = int(np.flatnonzero(np.isclose(le.sigmas, r.config.reference_sigma))[0])
-        se = le.error_stderr[i] if key == "local_energy_error" else le.stderr[i]
-        return s - 1.96 * float(se), s + 1.96 * float(se)
-    return None
+    """The (low, high) interval of scalar ``key`` of ``r`` when its measure gives one (see
+    :meth:`MinimumMeasures.intervals`); ``None`` for the others."""
+    return r.intervals().get(key)
 
 
 def _yerr(value: float, interval: tuple[float, float] | None) -> np.ndarray | None:
@@ -134,29 +121,22 @@ def auto_log_scale(axes: Sequence[Axes], values: Sequence[float] | np.ndarray) -
 
 
 def _setting(key: str, results: Sequence[MinimumMeasures]) -> str:
-    """The settings behind a scalar measure, for titles."""
-    c = results[0].config
-    return {
-        "local_energy_error": f"σ = {c.reference_sigma:g}, {c.num_draws} draws",
-        "local_energy_loss": f"σ = {c.reference_sigma:g}, {c.num_draws} draws",
-        "width": f"δ training error = {c.width_threshold:g}, {100 * c.confidence:.0f}% CI",
-        "sharpness": f"L2 ball ρ = {c.rho:g}, {c.sharpness_steps} ascent steps",
-        "local_entropy": f"γ = {min(c.gammas):g}, {c.entropy_chains} SGLD chains",
-        "lambda_max": f"Lanczos, relative residual ≤ {c.eigen_tol:g}",
-        "trace": f"Hutch++, {c.trace_matvecs} products, ±1.96 s.e.",
-    }.get(key, "")
+    """The settings behind a scalar measure, for titles (its measure's caption)."""
+    m = registry.owner(key)
+    settings = results[0].settings.get(m.name)
+    return m.caption(settings) if m.caption is not None and settings is not None else ""
 
 
 def plot_measure(results: Sequence[MinimumMeasures], key: str, *, out: PathLike = None,
                  ylabel: str | None = None) -> Figure:
-    """One scalar measure (a key of :data:`~landscape.compare.measures.SCALAR_MEASURES`): by
+    """One scalar measure (a key of :func:`~landscape.compare.registry.scalars`): by
     objective (left; seeds side by side, with the measure's interval where it has one) and
     against the error gap (right). A log scale is used when the values span decades."""
-    m = {s.key: s for s in SCALAR_MEASURES}[key]
+    m = registry.scalar(key)
     fig, (ax_obj, ax_gap) = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True,
                                          gridspec_kw={"width_ratios": [1.1, 1]})
     _by_objective(ax_obj, results, key)
-    _vs_gap(ax_gap, results, key, GAPS[0])
+    _vs_gap(ax_gap, results, key, registry.scalar("error_gap"))
     ylabel = ylabel or f"{m.label}: {m.description}"
     ax_obj.set_ylabel(_wrap(ylabel, 50))
     if m.log:
@@ -184,10 +164,10 @@ def plot_measure_by_condition(groups: Mapping[str, Sequence[MinimumMeasures]], k
     in the fixed colour per objective, seeds side by side with the measure's interval where it
     has one; the panels share the y axis (a log or symmetric-log scale when the values span
     decades and the measure is marked ``log``). ``key`` is a key of
-    :data:`~landscape.compare.measures.SCALAR_MEASURES` or of
-    :data:`~landscape.compare.measures.GAPS`.
+    :func:`~landscape.compare.registry.scalars` or of
+    the gaps.
     """
-    info = {s.key: s for s in (*SCALAR_MEASURES, *GAPS)}
+    info = {s.key: s for s in registry.scalars()}
     if key not in info:
         raise ConfigError(f"unknown measure {key!r}; choose one of {sorted(info)}")
     if not groups or not any(groups.values()):
@@ -212,7 +192,7 @@ def plot_measure_by_condition(groups: Mapping[str, Sequence[MinimumMeasures]], k
     axes[0, -1].legend(handles=_legend_handles(objectives, seeds, lines=False), fontsize=8,
                        loc="upper left", bbox_to_anchor=(1.02, 1.0))
     setting = _setting(key, everything)
-    flatter = f"{m.flatter} = flatter" if key in {s.key for s in SCALAR_MEASURES} else \
+    flatter = f"{m.flatter} = flatter" if m.flatter is not None else \
         "lower = generalises better"
     fig.suptitle(title or f"{m.label} of the minima by objective"
                  f"{f' ({setting}; {flatter})' if setting else f' ({flatter})'}")
@@ -233,7 +213,7 @@ def plot_local_entropy(results: Sequence[MinimumMeasures], *, out: PathLike = No
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"width_ratios": [1, 1, 1]})
     for r in results:
         e = r.local_entropy
-        lo, hi = e.phi_excess_ci(r.config.confidence)
+        lo, hi = e.phi_excess_ci(0.95)
         c = objective_color(r.objective)
         axes[0].plot(e.gammas, e.phi_excess, ls=_LINES[seeds[r.seed] % len(_LINES)],
                      marker=_MARKERS[seeds[r.seed]], ms=4, color=c)
@@ -245,7 +225,7 @@ def plot_local_entropy(results: Sequence[MinimumMeasures], *, out: PathLike = No
     _by_objective(axes[1], results, "local_entropy")
     gmin = min(float(r.local_entropy.gammas[0]) for r in results)
     axes[1].set(ylabel=f"ΔΦ at γ = {gmin:.3g} (nats)", title="by objective (95% CI over chains)")
-    _vs_gap(axes[2], results, "local_entropy", GAPS[0])
+    _vs_gap(axes[2], results, "local_entropy", registry.scalar("error_gap"))
     axes[2].set(ylabel=f"ΔΦ at γ = {gmin:.3g} (nats)", title="against the generalisation gap")
     for ax in axes:
         ax.grid(alpha=0.3, which="both")

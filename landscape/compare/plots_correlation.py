@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from landscape.compare import registry
 from landscape.compare.correlation import RankCorrelation
 from landscape.compare.granulated import GranulatedKendall
-from landscape.compare.measures import GAPS, SCALAR_MEASURES, ScalarMeasure
 from landscape.compare.plots_style import PathLike, _finish
+from landscape.compare.protocol import Scalar as ScalarMeasure
 from landscape.errors import ConfigError
 from landscape.plot._style import plt
 
@@ -32,8 +33,8 @@ def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike 
                       ) -> Figure:
     """Kendall τ of every measure with the gap(s), with bootstrap intervals as error bars; the
     sign that "flatter minima generalise better" predicts is marked per measure."""
-    measures = {m.key: m for m in SCALAR_MEASURES}
-    gap_info = {g.key: g for g in GAPS}
+    measures = {m.key: m for m in registry.scalars(flatness=True)}
+    gap_info = {g.key: g for g in registry.scalars(flatness=False)}
     keys = list(dict.fromkeys(c.measure for c in correlations))
     gaps = list(dict.fromkeys(c.gap for c in correlations))
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(keys) + 1.8))
@@ -85,7 +86,7 @@ def plot_granulated(results: Sequence[GranulatedKendall], *, out: PathLike = Non
     if len(gaps) > 1:
         raise ConfigError(f"plot_granulated draws one gap at a time, got {sorted(gaps)}")
     names = dict(axis_labels or {})
-    measures = {m.key: m for m in SCALAR_MEASURES}
+    measures = {m.key: m for m in registry.scalars(flatness=True)}
     keys = list(dict.fromkeys(r.measure for r in results))
     axes = list(dict.fromkeys(a.axis for r in results for a in r.axes))
     series = [("Ψ (mean over the axes)", None)] + [(names.get(a, a), a) for a in axes]
@@ -117,7 +118,7 @@ def plot_granulated(results: Sequence[GranulatedKendall], *, out: PathLike = Non
     ax.set_xlim(-1.05, 1.05)
     level = 100 * results[0].confidence if results else 95
     gap = next(iter(gaps), "")
-    gap_label = {g.key: g.label for g in GAPS}.get(gap, gap)
+    gap_label = {g.key: g.label for g in registry.scalars(flatness=False)}.get(gap, gap)
     ax.set_xlabel(f"mean Kendall τ with the {gap_label} within groups where one "
                   f"hyper-parameter varies\n({level:.0f}% bootstrap CI over groups)")
     handles, labels = ax.get_legend_handles_labels()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from landscape.compare.measures import MinimumMeasures
+from landscape.compare.minimum import MinimumMeasures
 from landscape.compare.plots_style import (
     _LINES,
     PathLike,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from landscape.compare.measures import MinimumMeasures
+from landscape.compare.minimum import MinimumMeasures
 from landscape.plot._style import plt, save
 
 PathLike = str | os.PathLike[str] | None

@@ -115,6 +115,7 @@ class Measure:
         figure_name: the file stem of that figure (``"spectra"``).
         intervals: ``intervals(result, settings) -> {scalar key: (low, high)}``, the
             confidence intervals of those scalars that have one.
+        caption: ``caption(settings) -> str``, the settings in a few words for figure titles.
     """
 
     name: str
@@ -133,6 +134,7 @@ class Measure:
     figure: Callable[[Sequence[Any], Any], None] | None = None
     figure_name: str = ""
     intervals: Callable[[Any, dict[str, Any]], dict[str, tuple[float, float]]] | None = None
+    caption: Callable[[dict[str, Any]], str] | None = None
 
     def settings(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The defaults overridden by ``given``; unknown names are a :class:`ConfigError`."""

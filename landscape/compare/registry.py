@@ -93,6 +93,15 @@ def scalars(names: Iterable[str] | None = None, *, flatness: bool | None = None
     return out
 
 
+def owner(key: str) -> Measure:
+    """The registered measure that has the scalar ``key``."""
+    _builtins()
+    for m in MEASURES.values():
+        if any(s.key == key for s in m.scalars):
+            return m
+    raise ConfigError(f"no registered measure has the scalar {key!r}")
+
+
 def scalar(key: str) -> Scalar:
     """The scalar called ``key`` among every registered measure's scalars."""
     for s in scalars():

@@ -40,23 +40,24 @@ def test_train_then_info_then_resume_skips(tmp_path: Path, capsys) -> None:
     assert "already finished" in capsys.readouterr().out
 
 
-def test_info_shows_how_far_each_measurement_is(tmp_path: Path, capsys) -> None:
+def test_info_shows_every_stored_variant_and_how_far_it_is(tmp_path: Path, capsys) -> None:
     out = tmp_path / "s.h5"
     assert main(["train", "--dataset", "gaussian-mixture", "--epochs", "1", "--width", "4",
                  "--out", str(out), "--run", "gm", "--quiet"]) == 0
-    assert main(["flatness", str(out), "--run", "gm", "--sigmas", "0,0.1,0.2", "--draws", "2",
-                 "--quiet", "--plot", str(tmp_path / "le.png")]) == 0
+    for draws in ("2", "3"):
+        assert main(["flatness", str(out), "--run", "gm", "--sigmas", "0,0.1,0.2", "--draws",
+                     draws, "--quiet", "--plot", str(tmp_path / "le.png")]) == 0
     with Study(out, "a") as study:
-        meas = study.run("gm")["measurements"]
-        meas["local_energy-multiplicative"]["loss.computed"][2] = False  # as if killed
-        meas.create_group("local_entropy").attrs["partial"] = True
-        meas.create_group("hessian").create_group("top")
+        group = study.run("gm")["measurements"]["local_energy"]
+        key = sorted(group)[0]
+        group[key].attrs["complete"] = False  # as if killed
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
-    text = capsys.readouterr().out
-    assert "measurement local_energy-multiplicative (2/3 written; resumable)" in text
-    assert "measurement local_entropy (interrupted; the same call resumes it)" in text
-    assert "measurement hessian: top" in text
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "measurement" in ln]
+    assert len(lines) == 2 and all("local_energy [" in ln for ln in lines)
+    assert any("num_draws=2" in ln for ln in lines) and any("num_draws=3" in ln for ln in lines)
+    assert sum("interrupted (the same call resumes it)" in ln for ln in lines) == 1
+    assert all("sigmas=[0, 0.1, 0.2]" in ln and "on 1000 samples" in ln for ln in lines)
 
 
 def test_objectives_lists_names_and_parameters(capsys) -> None:
@@ -95,16 +96,26 @@ def test_python_dash_m_and_version() -> None:
     assert proc.returncode == 0 and "landscape 0.1.0" in proc.stdout
 
 
-def test_demo_quick_writes_study_and_figures(tmp_path: Path, capsys) -> None:
-    from landscape.cli.demo import DEMO_FIGURES, DEMO_OBJECTIVES, DEMO_SEEDS
+def test_demo_quick_writes_study_and_figures_and_keeps_other_measurements(
+        tmp_path: Path, capsys) -> None:
+    from landscape.cli.demo import DEMO_OBJECTIVES, DEMO_SEEDS
+    from landscape.compare import DEFAULT_MEASURES
+    from landscape.store.measurements import list_variants
 
     out, figs = tmp_path / "demo.h5", tmp_path / "figs"
-    assert main(["demo", "--quick", "--epochs", "2", "--out", str(out), "--figures", str(figs),
-                 "--quiet"]) == 0
+    demo = ["demo", "--quick", "--epochs", "2", "--out", str(out), "--figures", str(figs),
+            "--quiet"]
+    assert main(demo) == 0
     printed = capsys.readouterr().out
     assert "Kendall" in printed and "| mlp-gce-seed1" in printed
-    for name in DEMO_FIGURES:
-        assert (figs / name).stat().st_size > 10_000, name
+    assert "measured 10 minima, read 0 back" in printed
+    drawn = printed.split("figures: ")[-1].split("\n")[0].split(", ")
+    assert [Path(f).name for f in drawn] == [
+        "demo_training.png", "demo_local_energy.png", "demo_width.png", "demo_sharpness.png",
+        "demo_local_entropy.png", "demo_lambda_max.png", "demo_trace.png", "demo_spectra.png",
+        "demo_correlations.png"]
+    for name in drawn:
+        assert Path(name).stat().st_size > 10_000, name
     runs = sorted(f"mlp-{o}-seed{s}" for o in DEMO_OBJECTIVES for s in DEMO_SEEDS)
     assert {"ce", "mse", "hinge_cs", "label_smoothing", "gce"} <= set(DEMO_OBJECTIVES)
     with Study(out) as study:
@@ -112,8 +123,17 @@ def test_demo_quick_writes_study_and_figures(tmp_path: Path, capsys) -> None:
         assert all(study.run_attrs(r)["status"] == "finished" for r in study.runs())
         assert study.run_attrs("mlp-ce-seed0")["dataset_id"] == "digits/train"
         for r in runs:
-            assert {"local_energy", "flatness", "local_entropy", "hessian"} <= set(
-                study.run(r)["measurements"])
+            stored = {v.measure for v in list_variants(study, r)}
+            assert stored == set(DEFAULT_MEASURES) - {"gap"}
+    # the same minimum measured another way, then the demo again: both kept, nothing recomputed
+    assert main(["hessian", str(out), "--run", "mlp-ce-seed0", "--topk", "10", "--trace",
+                 "--density", "--samples", "100"]) == 0
+    assert main(demo) == 0
+    assert "measured 0 minima, read 10 back" in capsys.readouterr().out
+    with Study(out) as study:
+        ks = sorted(v.settings["k"] for v in list_variants(study, "mlp-ce-seed0")
+                    if v.measure == "hessian_top")
+    assert ks == [2, 10]
 
 
 def test_train_fills_class_counts_for_logit_adjustment(tmp_path: Path, capsys) -> None:
@@ -156,7 +176,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_flatness_command_stores_a_curve_and_resumes(small_run: Path, tmp_path: Path,
                                                      capsys) -> None:
-    from landscape.flatness import read_local_energy
+    from landscape.compare import load_minimum
 
     args = ["flatness", str(small_run), "--run", "r", "--sigmas", "0,0.1,0.3", "--draws", "8",
             "--width", "0.05", "--sharpness", "0.1", "--plot", str(tmp_path / "le.png"),
@@ -164,18 +184,17 @@ def test_flatness_command_stores_a_curve_and_resumes(small_run: Path, tmp_path: 
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "σ=0.3" in text and "width" in text and "sharpness" in text and "ΔΦ" in text
-    stored = read_local_energy(small_run, "r", "local_energy-multiplicative")
-    assert stored.samples.shape == (3, 8) and stored.delta[0] == 0
     assert (tmp_path / "le.png").stat().st_size > 10_000
     assert main(args) == 0  # stored: nothing recomputed, same numbers
-    again = read_local_energy(small_run, "r", "local_energy-multiplicative")
-    np.testing.assert_array_equal(again.samples, stored.samples)
-    from landscape.flatness import LocalEntropyResult
-    from landscape.store import load_result
-
-    with Study(small_run) as study:
-        group = study.run("r")["measurements/local_entropy-local_energy-multiplicative"]
-        entropy = load_result(group, LocalEntropyResult)
+    assert "computed nothing (all stored)" in capsys.readouterr().out
+    stored = load_minimum(small_run, "r", measures=["local_energy", "local_entropy"],
+                          settings={"local_energy": {"sigmas": [0.0, 0.1, 0.3], "num_draws": 8,
+                                                     "reference_sigma": 0.3},
+                                    "local_entropy": {"gammas": [1e4, 1e3], "num_chains": 3,
+                                                      "num_steps": 20, "burn_in": 20,
+                                                      "step_size": 0.01}}, dtype="float32")
+    assert stored.local_energy.samples.shape == (3, 8) and stored.local_energy.delta[0] == 0
+    entropy = stored.local_entropy
     assert entropy.gammas.tolist() == [1e3, 1e4] and np.isfinite(entropy.phi_excess).all()
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landscape.compare import GAPS, SCALAR_MEASURES, rank_correlations
+from landscape.compare import DEFAULT_MEASURES, rank_correlations, scalars
+
+SCALAR_MEASURES = scalars(DEFAULT_MEASURES, flatness=True)
+GAPS = scalars(DEFAULT_MEASURES, flatness=False)
 from landscape.compare import plots as P
 from tests.compare.conftest import RUNS
 
