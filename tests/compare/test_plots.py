@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from landscape.compare import DEFAULT_MEASURES, rank_correlations, scalars
+from landscape.compare import plots as P
+from tests.compare.conftest import RUNS
 
 SCALAR_MEASURES = scalars(DEFAULT_MEASURES, flatness=True)
 GAPS = scalars(DEFAULT_MEASURES, flatness=False)
-from landscape.compare import plots as P
-from tests.compare.conftest import RUNS
 
 
 def _ok(path: Path) -> bool:

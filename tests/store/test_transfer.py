@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from landscape.errors import StoreError
-from landscape.flatness import local_energy_to_study
+from landscape.flatness import local_energy
 from landscape.models import build
 from landscape.objectives import get
 from landscape.store import Study, load_model, read_history
+from landscape.store.measurements import commit_result, list_variants, read_result
 from landscape.store.transfer import copy_measurements, copy_runs
 from landscape.train import TrainConfig, train
 
@@ -26,10 +27,17 @@ def _study(path: Path, data, runs: tuple[str, ...] = ("a", "b")) -> None:
 
 
 def _energy(path: Path, run: str, data) -> np.ndarray:
+    """A measurement of ``run`` stored under its settings (computed once, then read back)."""
+    with Study(path) as st:
+        found = read_result(st, run, "local_energy", "k")
+    if found is not None:
+        return found[0]["samples"]
     model = load_model(path, run)
     x, y = data[0].x, data[0].y
-    return local_energy_to_study(path, run, "le", model, nn.CrossEntropyLoss(), (x, y),
-                                 [0.0, 0.1, 0.2], 4, seed=0).samples
+    samples = local_energy(model, nn.CrossEntropyLoss(), (x, y), [0.0, 0.1, 0.2], 4).samples
+    commit_result(path, run, "local_energy", "k", settings={"num_draws": 4}, identity={},
+                  arrays={"samples": samples}, attrs={})
+    return samples
 
 
 def test_measure_in_a_shard_and_bring_the_measurements_back(data, tmp_path: Path) -> None:
@@ -43,11 +51,10 @@ def test_measure_in_a_shard_and_bring_the_measurements_back(data, tmp_path: Path
     for p, q in zip(load_model(shard, "b").parameters(), load_model(main, "b").parameters()):
         assert torch.equal(p, q)
     in_shard = _energy(shard, "b", data)
-    assert copy_measurements(shard, main, "b") == ["le"]
+    assert copy_measurements(shard, main, "b") == ["local_energy"]
     with Study(main) as st:
-        le = st.file["runs/b/measurements/le"]
-        np.testing.assert_array_equal(le["loss"][()], in_shard)
-        assert le["loss"].dims[0][0].name.endswith("/le/sigma")  # scales attached in main
+        (variant,) = list_variants(st, "b")
+        assert variant.measure == "local_energy" and variant.complete
     # the copied measurement is found complete: nothing is recomputed in main
     np.testing.assert_array_equal(_energy(main, "b", data), in_shard)
     # a shard keeps its own progress unless told to replace it
