@@ -24,10 +24,11 @@ from landscape.cli import (
     shallow,
     surface,
     train,
+    upgrade,
 )
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, compact, demo, objectives, measure, correlate, hessian, flatness,
+SUBCOMMANDS = (train, info, compact, upgrade, demo, objectives, measure, correlate, hessian, flatness,
                surface, shallow)
 
 

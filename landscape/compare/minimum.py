@@ -140,6 +140,7 @@ class _Plan:
     jobs: list[tuple[Measure, dict[str, Any], str]]
     stored: dict[str, Any]
     variants: list[M.Variant]
+    legacy: int = 0  # results found in the layout of schema 1 (read in place)
 
 
 def _settings(measures: Iterable[str] | None, config: MeasureConfig,
@@ -166,7 +167,7 @@ def identity(attrs: Mapping[str, Any], config: MeasureConfig, dtype: str | None 
     out = {"param_hash": str(attrs.get("param_hash", "")),
            "num_data": config.num_samples if subset else size,
            "subset_seed": config.seed if subset else None}
-    if dtype is not None:
+    if dtype is not None and dtype != attrs.get("dtype"):
         out["dtype"] = dtype
     return out
 
@@ -184,16 +185,30 @@ def _plan(path: PathLike, run: str, config: MeasureConfig, measures: Iterable[st
             if "history" in group else {}
         ident = identity(attrs, config, dtype)
         variants = M.list_variants(study, run)
-        jobs, stored = [], {}
+        old: dict[tuple[str, str], Any] | None = None
+        jobs, stored, legacy = [], {}, 0
         for m, s in chosen:
             key = M.variant_key(m.name, m.key_settings(s), ident)
             if m.stored and m.name not in redo:
                 found = M.read_result(study, run, m.name, key)
+                if found is None:
+                    old = _legacy_index(study, run) if old is None else old
+                    c = old.get((m.name, key))
+                    found = None if c is None else (c.arrays, c.attrs)
+                    legacy += found is not None
                 if found is not None:
                     stored[m.name] = m.unpack(*found)
                     continue
             jobs.append((m, s, key))
-    return _Plan(run, attrs, history, ident, jobs, stored, variants)
+    return _Plan(run, attrs, history, ident, jobs, stored, variants, legacy)
+
+
+def _legacy_index(study: Study, run: str) -> dict[tuple[str, str], Any]:
+    """The complete schema-1 results of ``run`` by (measure, key) (empty for schema 2)."""
+    from landscape.compare.legacy import convert
+
+    return {(c.measure, M.variant_key(c.measure, c.settings, c.identity)): c
+            for c in convert(study, run)[0] if c.arrays is not None}
 
 
 def measure_minimum(study_path: PathLike, run: str, *, measures: Iterable[str] | None = None,
@@ -248,6 +263,10 @@ def measure_minimum(study_path: PathLike, run: str, *, measures: Iterable[str] |
         from landscape.store.writer import single_writer
 
         with single_writer(study_path):
+            if _upgrade_legacy(study_path, run):  # schema 1: convert in place, then re-plan
+                plan = _plan(study_path, run, cfg, measures, settings, overwrite, dtype)
+                results = dict(plan.stored)
+                pending = [(m, s, k) for m, s, k in plan.jobs if m.uses_model]
             ctx = _context(study_path, run, cfg, plan, progress, device, data_dir, dtype,
                            batch_size)
             for m, s, key in pending:
@@ -261,6 +280,20 @@ def measure_minimum(study_path: PathLike, run: str, *, measures: Iterable[str] |
             if name not in computed:
                 on_stage(name)
     return _assemble(plan, cfg, results, all_settings, ctx, tuple(computed))
+
+
+def _upgrade_legacy(path: PathLike, run: str) -> bool:
+    """Convert ``run``'s schema-1 measurements in place before writing new ones beside them
+    (one line on stderr); whether anything was converted."""
+    import sys
+
+    from landscape.compare.legacy import upgrade_run
+
+    n, _ = upgrade_run(path, run)
+    if n:
+        print(f"{path}: {n} stored result(s) of run {run!r} upgraded to the settings-keyed "
+              "layout (nothing recomputed)", file=sys.stderr)
+    return n > 0
 
 
 def _assemble(plan: _Plan, cfg: MeasureConfig, results: dict[str, Any],

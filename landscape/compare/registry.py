@@ -195,5 +195,4 @@ def _signature_settings(fn: Callable[..., Any], name: str) -> dict[str, Any]:
 
 def _builtins() -> None:
     """Register the built-in measures (on first use, to keep imports light)."""
-    if "local_energy" not in MEASURES:
-        from landscape.compare import builtin_flatness, builtin_hessian  # noqa: F401
+    from landscape.compare import builtin_flatness, builtin_hessian  # noqa: F401

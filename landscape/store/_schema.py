@@ -9,7 +9,7 @@ Layout (HDF5 groups/datasets; ``<run>`` is a run name)::
     /runs/<run>/history/<metric>                 per-epoch metrics, dimension scale ``epoch``
     /runs/<run>/trajectory/<param name>          [num_checkpoints, *shape], scale ``epoch``
     /runs/<run>/resume/                          last complete training state (for resuming)
-    /runs/<run>/measurements/<name>/             later: Hessian spectra, flatness, surfaces
+    /runs/<run>/measurements/<measure>/<key>/    one result per settings (store.measurements)
 
 Every pre-allocated result array is NaN-filled and has a sibling boolean ``<name>.computed`` mask;
 multi-dimensional arrays are indexed ``[ix, iy, ...]`` (``numpy.meshgrid(..., indexing="ij")``),
@@ -19,7 +19,9 @@ the k-th axis carries the k-th attached dimension scale.
 from __future__ import annotations
 
 FORMAT = "landscape-study"
-SCHEMA_VERSION = 1
+#: 2: measurements keyed by their settings (:mod:`landscape.store.measurements`); files of
+#: schema 1 are read in place and upgraded by ``landscape upgrade``.
+SCHEMA_VERSION = 2
 INDEX_CONVENTION = (
     "arrays are indexed [ix, iy, ...] (numpy.meshgrid indexing='ij'); axis k is described by the "
     "k-th attached HDF5 dimension scale; NaN marks values not computed yet, see '<name>.computed'"
