@@ -28,8 +28,8 @@ from landscape.cli import (
 )
 from landscape.errors import LandscapeError
 
-SUBCOMMANDS = (train, info, compact, upgrade, demo, objectives, measure, correlate, hessian, flatness,
-               surface, shallow)
+SUBCOMMANDS = (train, info, compact, upgrade, demo, objectives, measure, correlate, hessian,
+               flatness, surface, shallow)
 
 
 def make_parser() -> argparse.ArgumentParser:

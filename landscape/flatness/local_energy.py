@@ -30,8 +30,9 @@ affine in the perturbation, so its products with draw ``j``'s direction are comp
 kept across σ (within ``memory_budget``, on top of the chunk): each further σ costs the layers
 after the first. σ = 0 costs nothing: its samples are the base values exactly.
 
-The study-file persistence (:func:`local_energy_to_study`, :func:`read_local_energy`) is in
-:mod:`landscape.flatness.local_energy_study` (importable from here as before).
+Resuming: with a ``checkpoint`` (:mod:`landscape._checkpoint`) the samples of each finished σ
+are kept and a later call with the same arguments computes only the others; storing them in a
+study file is the measurement layer's business (:mod:`landscape.compare`).
 """
 
 from __future__ import annotations

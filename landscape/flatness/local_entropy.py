@@ -116,8 +116,8 @@ steps, which estimate a mean, not an equilibrium average).
 
 This module holds the result and :func:`local_entropy`; the argument checks, the step kernel and
 the chains are in :mod:`landscape.flatness._sgld`, the estimators from the chains' records in
-:mod:`landscape.flatness._entropy_estimators`, and :func:`local_entropy_to_study` in
-:mod:`landscape.flatness.local_entropy_study` (all importable from here as before).
+:mod:`landscape.flatness._entropy_estimators`, the per-γ checkpoint's arrays in
+:mod:`landscape.flatness._entropy_checkpoint`.
 """
 
 from __future__ import annotations
