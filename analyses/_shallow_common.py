@@ -29,7 +29,7 @@ from landscape.shallow import (
     num_patterns,
     teacher_patterns,
 )
-from landscape.shallow.study import (
+from landscape.store.shallow import (
     list_measurements,
     load_measurement,
     load_solution,

@@ -74,8 +74,7 @@ from _deep_common import (
 from matplotlib.lines import Line2D
 
 from landscape.compare import (
-    GAPS,
-    SCALAR_MEASURES,
+    DEFAULT_MEASURES,
     GranulatedKendall,
     MeasureConfig,
     MinimumMeasures,
@@ -85,26 +84,20 @@ from landscape.compare import (
     granulated_table,
     measures_table,
     rank_correlations,
+    scalars,
 )
 from landscape.compare import plots as P
 from landscape.plot._style import plt
 
 STEM = "flatness_generalisation"
+#: The flatness measures and the gaps of the default measure set, in registry order.
+SCALAR_MEASURES = scalars(DEFAULT_MEASURES, flatness=True)
+GAPS = scalars(DEFAULT_MEASURES, flatness=False)
 QUICK = {"objectives": ("ce", "label_smoothing"), "hypers": ((32, 0.05), (128, 0.1)),
          "seeds": 1, "train": 1000, "test": 1000, "epochs": 12}
 FULL = {"objectives": ("ce", "mse", "label_smoothing", "hinge_cs"),
         "hypers": ((32, 0.01), (32, 0.05), (256, 0.01), (256, 0.05)), "seeds": 3,
         "train": 5000, "test": None, "epochs": 60}
-#: Axis labels of the scalar measures, with units.
-YLABELS = {
-    "local_energy_error": "δ training error at σ* (fraction)",
-    "local_energy_loss": "δ training loss at σ* (objective units)",
-    "width": "flat-minimum width: σ where δ training error = threshold (relative weight noise)",
-    "sharpness": "worst-case loss increase in the L2 ball (objective units)",
-    "local_entropy": "local entropy ΔΦ at the smallest γ (nats)",
-    "lambda_max": "largest Hessian eigenvalue λ_max (objective units)",
-    "trace": "Hessian trace (objective units)",
-}
 MODEL_MARKERS = {"mlp": "o", "lenet": "s"}
 GRANULATED_HEADING = ("Granulated Kendall coefficient (Jiang et al. 2020): ψ = mean τ within the "
                       "groups of runs where only one hyper-parameter varies (same seed), Ψ = mean "
@@ -194,7 +187,7 @@ def plot_scatter(results: Sequence[MinimumMeasures], specs: Sequence[RunSpec],
         tau = (f"τ = {t.tau:+.2f} [{t.ci_low:+.2f}, {t.ci_high:+.2f}]"
                if t is not None and math.isfinite(t.tau) else "τ = n/a")
         ax.set_title(f"{m.label} ({m.flatter} = flatter)\n{tau}", fontsize=10)
-        ax.set_ylabel(_wrap(YLABELS[m.key], 40), fontsize=8)
+        ax.set_ylabel(_wrap(m.axis_label, 40), fontsize=8)
         ax.set_xlabel("error gap (test − training error)")
         ax.grid(alpha=0.3, which="both")
     legend = flat[-1]

@@ -128,7 +128,7 @@ def _learn(args: argparse.Namespace, xi, labels):
 
 def main_solve(args: argparse.Namespace) -> int:
     from landscape.shallow import num_patterns, random_patterns
-    from landscape.shallow.study import save_solution
+    from landscape.store.shallow import save_solution
 
     if args.kind == "binary" and args.N % 2 == 0:
         raise ConfigError(f"binary patterns need an odd --N (got {args.N})")
@@ -150,7 +150,7 @@ def main_solve(args: argparse.Namespace) -> int:
 
 def main_local_entropy(args: argparse.Namespace) -> int:
     from landscape.shallow import default_couplings, local_entropy
-    from landscape.shallow.study import load_solution, save_measurement
+    from landscape.store.shallow import load_solution, save_measurement
 
     sol = load_solution(args.file, args.run)
     if not sol.result.solved:
@@ -177,7 +177,7 @@ def main_local_entropy(args: argparse.Namespace) -> int:
 
 def main_local_energy(args: argparse.Namespace) -> int:
     from landscape.shallow import local_energy
-    from landscape.shallow.study import load_solution, save_measurement
+    from landscape.store.shallow import load_solution, save_measurement
 
     sol = load_solution(args.file, args.run)
     le = local_energy(sol.result.weights, sol.xi, sol.labels, args.fractions,

@@ -77,7 +77,7 @@ add(Measure(
     result_type=LocalEnergyResult, summary_only=("reference_sigma",),
     scalars=(Scalar("local_energy_error", "δerr(σ*)",
                     "local energy of the training error at σ = reference_sigma (fraction)",
-                    axis="δ training error at σ*"),
+                    axis="δ training error at σ* (fraction)"),
              Scalar("local_energy_loss", "δloss(σ*)",
                     "local energy of the training loss at σ = reference_sigma (objective units)",
                     log=True, axis="δ training loss at σ* (objective units)")),
@@ -103,7 +103,8 @@ add(Measure(
     intervals=lambda r, s: {"width": (float(r.ci_low), float(r.ci_high))},
     scalars=(Scalar("width", "width",
                     "flat-minimum width: σ where δ training error reaches the threshold",
-                    "higher", axis="flat-minimum width σ"),),
+                    "higher", axis="flat-minimum width: σ where δ training error = threshold "
+                         "(relative weight noise)"),),
     description="the σ where δE of the training error reaches a threshold, with its CI",
     caption=lambda s: f"δ training error = {s['threshold']:g}, "
                       f"{100 * s['confidence']:.0f}% CI"))
@@ -137,7 +138,7 @@ add(Measure(
     summarise=lambda r, s: {"sharpness": float(r.delta_loss)}, result_type=SharpnessResult,
     scalars=(Scalar("sharpness", "sharpness",
                     "worst-case loss increase in the L2 ball of radius ρ (objective units)",
-                    log=True, axis="worst-case loss increase (objective units)"),),
+                    log=True, axis="worst-case loss increase in the L2 ball (objective units)"),),
     description="largest loss increase in an L2 ball of radius ρ (projected gradient ascent)",
     caption=lambda s: f"{s['norm'].upper()} ball ρ = {s['rho']:g}, {s['steps']} ascent steps"))
 
@@ -161,7 +162,7 @@ add(Measure(
     result_type=LocalEntropyResult,
     scalars=(Scalar("local_entropy", "ΔΦ(γ_min)",
                     "local entropy excess over a flat region at the smallest γ (nats)",
-                    "higher", log=True, axis="local entropy excess ΔΦ at γ_min (nats)"),),
+                    "higher", log=True, axis="local entropy ΔΦ at the smallest γ (nats)"),),
     description="ΔΦ(γ) by coupled SGLD chains, annealed from large to small γ",
     resumable=True, figure=figures.local_entropy, figure_name="local_entropy",
     caption=lambda s: f"γ = {min(s['gammas']):g}, {s['num_chains']} SGLD chains"))

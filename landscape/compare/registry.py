@@ -9,7 +9,7 @@ Adding a measure (the whole recipe)::
     from landscape.compare import register_measure
 
     def weight_norm(model, loss_fn, batches, *, p=2.0):
-        return float(sum(w.norm(p) ** p for w in model.parameters()) ** (1 / p))
+        return float(sum(w.detach().norm(p) ** p for w in model.parameters()) ** (1 / p))
 
     register_measure("weight_norm", weight_norm, flatter="lower")
     # measure_minimum(path, run, measures=["weight_norm"], settings={"weight_norm": {"p": 1}})

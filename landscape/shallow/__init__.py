@@ -17,7 +17,7 @@ Learners (all → :class:`LearnerResult`): :func:`focusing_bp` (perceptron and c
 :func:`replicated_gd`, :func:`entropic_gd` (continuous weights; all three in
 :mod:`landscape.shallow.replicated`); :func:`least_action`, :func:`entropic_least_action`
 (:mod:`landscape.shallow.greedy`).
-Storage: :func:`~landscape.shallow.study.save_solution` and friends; figures:
+Storage: :func:`~landscape.store.shallow.save_solution` and friends; figures:
 :mod:`landscape.shallow.plots`.
 Flatness: :func:`local_energy` (random weight flips) → :class:`LocalEnergyResult`;
 :func:`local_energy_gaussian` (multiplicative Gaussian noise, continuous weights) →

@@ -38,7 +38,7 @@ def test_factors_come_from_provenance_and_seeds_are_strata(tmp_path: Path) -> No
 
 def test_only_trained_runs_have_factors(tmp_path: Path) -> None:
     from landscape.shallow import focusing_bp, random_patterns
-    from landscape.shallow.study import save_solution
+    from landscape.store.shallow import save_solution
 
     path = tmp_path / "s.h5"
     xi, labels = random_patterns(21, 5, seed=0)

@@ -19,7 +19,7 @@ MODULES = [
     "landscape.shallow.rsgd",
     "landscape.shallow.continuous_replicas",
     "landscape.shallow.greedy",
-    "landscape.shallow.study",
+    "landscape.store.shallow",
     "landscape.shallow.plots",
 ]
 

@@ -20,7 +20,7 @@ from landscape.shallow import (
     replicated_sgd,
     spherical,
 )
-from landscape.shallow.study import load_solution
+from landscape.store.shallow import load_solution
 
 # The instance of the reference implementation's own test (BinaryCommitteeMachineRSGD.jl
 # test/runtests.jl, research/baldassi.md §7 B.8): N=321, K=5, M=201, y=7, batch=80, lam=0.75,

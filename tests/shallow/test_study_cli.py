@@ -19,7 +19,7 @@ from landscape.shallow import (
     random_patterns,
 )
 from landscape.shallow.plots import plot_local_energy, plot_local_entropy
-from landscape.shallow.study import (
+from landscape.store.shallow import (
     list_measurements,
     load_measurement,
     load_solution,

@@ -61,7 +61,7 @@ def test_a_second_writer_process_is_refused_and_nothing_is_written(holder, capsy
     # the short writers too: a shallow solution, a measurement, the flatness command
     from landscape.cli import main as cli
     from landscape.shallow import focusing_bp, random_patterns
-    from landscape.shallow.study import save_measurement, save_solution
+    from landscape.store.shallow import save_measurement, save_solution
 
     xi, labels = random_patterns(21, 5, seed=0)
     with pytest.raises(StudyLockedError):

@@ -1,4 +1,5 @@
-"""Instances, solutions and their measurements in a study file (one run per instance + learner).
+"""Shallow models in a study file: instances, solutions and their measurements (one run per
+instance + learner).
 
 Layout of run ``runs/<name>`` (see :mod:`landscape.store`):
 
@@ -15,7 +16,7 @@ Layout of run ``runs/<name>`` (see :mod:`landscape.store`):
 Example:
     >>> import os, tempfile
     >>> from landscape.shallow import focusing_bp, random_patterns
-    >>> from landscape.shallow.study import load_solution, save_solution
+    >>> from landscape.store.shallow import load_solution, save_solution
     >>> xi, labels = random_patterns(101, 30, seed=0)
     >>> path = os.path.join(tempfile.mkdtemp(), "s.h5")
     >>> _ = save_solution(path, "r0", focusing_bp(xi, labels), xi, labels, instance_seed=0)
