@@ -29,6 +29,7 @@ from landscape.shallow import (
     num_patterns,
     teacher_patterns,
 )
+from landscape.store import Study
 from landscape.store.shallow import (
     list_measurements,
     load_measurement,
@@ -36,7 +37,6 @@ from landscape.store.shallow import (
     save_measurement,
     save_solution,
 )
-from landscape.store import Study
 
 Learner = Callable[[np.ndarray, np.ndarray, int, int], LearnerResult]
 

@@ -37,9 +37,10 @@ import torch
 from landscape._measure import batches, prepare
 from landscape.cli import main as cli
 from landscape.compare import DEFAULT_MEASURES, MeasureConfig, measure_minimum
-
-STAGES = tuple(m for m in DEFAULT_MEASURES if m != "gap")
 from landscape.flatness import local_energy, local_entropy
+
+#: The measures that compute (the gap is read from the history).
+STAGES = tuple(m for m in DEFAULT_MEASURES if m != "gap")
 
 # the module, not the function of the same name that landscape.flatness exports
 SG = importlib.import_module("landscape.flatness._sgld")
