@@ -34,7 +34,7 @@ def operator(ctx: Context, s: dict[str, Any]) -> HessianOperator | GGNOperator:
     if s["curvature"] not in ("hessian", "ggn"):
         raise ConfigError(f"curvature must be 'hessian' or 'ggn', got {s['curvature']!r}")
     cls = HessianOperator if s["curvature"] == "hessian" else GGNOperator
-    return cls(ctx.model, ctx.loss_fn, ctx.data, params=s["params"])
+    return cls(ctx.model, ctx.loss_fn, ctx.data, params=s["params"], forward=ctx.forward)
 
 
 def _top(ctx: Context, s: dict[str, Any]) -> EigenResult:

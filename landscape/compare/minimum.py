@@ -324,7 +324,7 @@ def _context(path: PathLike, run: str, cfg: MeasureConfig, plan: _Plan, progress
     data = batches(setup.data, setup.model, batch_size)
     return Context(model=setup.model, loss_fn=setup.loss_fn, data=data, attrs=plan.attrs,
                    num_data=len(setup.data), progress=progress, history=plan.history,
-                   provenance=setup.describe())
+                   provenance=setup.describe(), forward=setup.forward)
 
 
 def _compute_and_commit(path: PathLike, plan: _Plan, ctx: Context, m: Measure,

@@ -22,6 +22,7 @@ from torch import nn
 
 from landscape._checkpoint import Checkpoint
 from landscape.errors import ConfigError
+from landscape.forward import Forward, default_forward
 
 Flatter = Literal["lower", "higher"]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -69,6 +70,8 @@ class Context:
         checkpoint: where a resumable measure keeps its progress (``None``: not resumable).
         history: the run's stored training history (what the gap reads).
         provenance: what the samples and model are (data set, subset hash, loss, device).
+        forward: ``forward(model, batch) -> (outputs, targets)``, the run's own (by its
+            registry name; :mod:`landscape.forward`).
     """
 
     model: nn.Module | None
@@ -80,6 +83,7 @@ class Context:
     checkpoint: Checkpoint | None = None
     history: Mapping[str, np.ndarray] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    forward: Forward = default_forward
 
     def batches(self, batch_size: int = 1024) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The data as a list of batches of at most ``batch_size`` samples."""
