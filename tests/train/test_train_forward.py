@@ -47,7 +47,7 @@ def _sequences(n: int = 24, t: int = 5, dim: int = 3, seed: int = 0) -> Labelled
 def test_token_level_training_records_its_forward(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from landscape.hessian import HessianOperator
-    from landscape.hessian.study import measure_spectrum
+    from landscape.compare import measure_minimum
 
     data = _sequences()
     torch.manual_seed(0)
@@ -65,13 +65,14 @@ def test_token_level_training_records_its_forward(tmp_path: Path,
     assert run_attrs(tmp_path / "s.h5", "r")["forward"] == "test_tokens"
     # the measurement rebuilds the model and the forward from their names: Hessian over tokens
     monkeypatch.setattr("landscape._measure.load_run_data", lambda *a, **k: data)
-    m = measure_spectrum(tmp_path / "s.h5", "r", topk=2, dtype=torch.float64)
+    m = measure_minimum(tmp_path / "s.h5", "r", measures=["hessian_top"],
+                        settings={"hessian_top": {"k": 2, "tol": 1e-4}}, dtype="float64")
     loaded = load_model(tmp_path / "s.h5", "r", dtype=torch.float64)
     H = HessianOperator(loaded, get("ce"), (data.x.double(), data.y), forward=tokens)
     assert H.num_data == num_tokens
     dense = H @ torch.eye(H.num_params, dtype=torch.float64)
     top = torch.linalg.eigvalsh(dense).flip(0)[:2]
-    torch.testing.assert_close(torch.as_tensor(m.top.eigenvalues, dtype=torch.float64), top,
+    torch.testing.assert_close(torch.as_tensor(m.spectrum.top.eigenvalues, dtype=torch.float64), top,
                                rtol=1e-5, atol=1e-8)
 
 
