@@ -49,7 +49,8 @@ def _local_energy(ctx: Context, s: dict[str, Any]) -> LocalEnergyResult:
     _reference_index(np.asarray(s["sigmas"], dtype=float), s["reference_sigma"])
     return local_energy(ctx.model, ctx.loss_fn, ctx.data, s["sigmas"], s["num_draws"],
                         noise=s["noise"], seed=s["seed"], per_batch_noise=s["per_batch_noise"],
-                        bn=s["bn"], progress=ctx.progress, checkpoint=ctx.checkpoint)
+                        bn=s["bn"], progress=ctx.progress, checkpoint=ctx.checkpoint,
+                        forward=ctx.forward)
 
 
 def _local_energy_scalars(r: LocalEnergyResult, s: dict[str, Any]) -> dict[str, float]:
@@ -130,7 +131,7 @@ add(Measure(
 
 def _sharpness(ctx: Context, s: dict[str, Any]) -> SharpnessResult:
     return sharpness(ctx.model, ctx.loss_fn, ctx.data, s["rho"], norm=s["norm"],
-                     steps=s["steps"])
+                     steps=s["steps"], forward=ctx.forward)
 
 
 add(Measure(
@@ -147,7 +148,7 @@ def _local_entropy(ctx: Context, s: dict[str, Any]) -> LocalEntropyResult:
     return local_entropy(ctx.model, ctx.loss_fn, ctx.data, s["gammas"],
                          num_chains=s["num_chains"], num_steps=s["num_steps"],
                          burn_in=s["burn_in"], step_size=s["step_size"], seed=s["seed"],
-                         progress=ctx.progress, checkpoint=ctx.checkpoint)
+                         progress=ctx.progress, checkpoint=ctx.checkpoint, forward=ctx.forward)
 
 
 def _entropy_defaults() -> dict[str, Any]:

@@ -72,6 +72,7 @@ def test_js_distances_zero_for_equal_spectra_and_grow_with_a_shift() -> None:
 def test_cli_blocks_measures_stores_and_plots(tmp_path: Path, capsys) -> None:
     from landscape.cli import main
     from landscape.store import Study
+    from landscape.store.measurements import list_variants
 
     out = tmp_path / "s.h5"
     assert main(["train", "--dataset", "gaussian-mixture", "--epochs", "1", "--width", "4",
@@ -83,7 +84,10 @@ def test_cli_blocks_measures_stores_and_plots(tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "hidden.0.linear: P=" in text and "heterogeneity" in text and png.stat().st_size
     with Study(out) as study:
-        meas = study.run("gm")["measurements"]
-        assert {"hessian-block-hidden.0.linear", "hessian-block-out"} <= set(meas)
+        blocks = [v.settings["params"] for v in list_variants(study, "gm")
+                  if v.measure == "hessian_density"]
+    assert [b for b in sorted(sorted(b) for b in blocks) if b[0].startswith(("hidden.0.lin",
+                                                                             "out"))] \
+        == [["hidden.0.linear.bias", "hidden.0.linear.weight"], ["out.bias", "out.weight"]]
     assert main(argv) == 0
     assert "(stored)" in capsys.readouterr().out

@@ -46,8 +46,8 @@ def _sequences(n: int = 24, t: int = 5, dim: int = 3, seed: int = 0) -> Labelled
 
 def test_token_level_training_records_its_forward(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from landscape.hessian import HessianOperator
     from landscape.compare import measure_minimum
+    from landscape.hessian import HessianOperator
 
     data = _sequences()
     torch.manual_seed(0)
@@ -72,8 +72,8 @@ def test_token_level_training_records_its_forward(tmp_path: Path,
     assert H.num_data == num_tokens
     dense = H @ torch.eye(H.num_params, dtype=torch.float64)
     top = torch.linalg.eigvalsh(dense).flip(0)[:2]
-    torch.testing.assert_close(torch.as_tensor(m.spectrum.top.eigenvalues, dtype=torch.float64), top,
-                               rtol=1e-5, atol=1e-8)
+    got = torch.as_tensor(m.spectrum.top.eigenvalues, dtype=torch.float64)
+    torch.testing.assert_close(got, top, rtol=1e-5, atol=1e-8)
 
 
 def test_forward_needs_a_name_when_stored_and_a_loss_objective(tmp_path: Path) -> None:
