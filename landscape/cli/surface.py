@@ -4,7 +4,6 @@ plotted."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,10 @@ from landscape.cli._common import DTYPES
 from landscape.errors import ConfigError
 
 if TYPE_CHECKING:
-    from landscape._measure import Setup
-    from landscape.flatness.directions import Directions
+    from landscape.flatness.pca_plane import PCAPlane
+
+if TYPE_CHECKING:
+    pass
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -58,78 +59,75 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--name", default=None, help="measurement name (default surface-PLANE-DIMd)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--plot", default=None, metavar="PNG")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute this surface and replace it (other surfaces are kept)")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="figure path (default: beside the study, <study>-<run>-surface-….png)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from landscape._measure import batches, prepare
-    from landscape.flatness import pca_plane, surface_to_study
+    from landscape.cli._common import figure_path
+    from landscape.compare import MeasureConfig, measure_minimum
     from landscape.flatness.plots import plot_contour, plot_surface_1d
     from landscape.plot import save
     from landscape.plot._style import plt
 
     if args.points < 2:
         raise ConfigError("--points must be at least 2")
-    setup = prepare(args.file, args.run, num_samples=args.samples, seed=args.seed,
-                    dtype=DTYPES[args.dtype], data_dir=args.data_dir)
-    data = batches(setup.data, setup.model, args.batch_size)
-    plane = None
-    directions = None
-    if args.plane == "pca":
-        plane = pca_plane(args.file, args.run, model=setup.model)
-        directions = plane.directions
-        print(f"PCA plane: explained variance ratio "
-              f"{', '.join(f'{v:.3f}' for v in plane.explained_variance_ratio)}")
-    elif args.plane == "hessian":
-        directions = _hessian_directions(setup, data, args)
+    config = MeasureConfig(num_samples=args.samples, seed=args.seed)
+    common = {"config": config, "data_dir": args.data_dir, "dtype": args.dtype,
+              "batch_size": args.batch_size}
     xr, yr = _range(args.xrange or "-1,1"), _range(args.yrange or args.xrange or "-1,1")
-    if args.plane == "hessian" and not args.xrange:
-        assert directions is not None and directions.eigenvalues is not None
-        half = math.sqrt(2.0 / max(abs(float(directions.eigenvalues[0])), 1e-12))
-        xr = (-half, half)
-        yr = yr if args.yrange else xr
-    if plane is not None:
-        lo, hi = np.minimum(plane.coords.min(0), 0.0), np.maximum(plane.coords.max(0), 0.0)
+    pca = None
+    if args.plane == "pca":
+        pca = _pca(args)
+        print(f"PCA plane: explained variance ratio "
+              f"{', '.join(f'{v:.3f}' for v in pca.explained_variance_ratio)}")
+        lo, hi = np.minimum(pca.coords.min(0), 0.0), np.maximum(pca.coords.max(0), 0.0)
         pad = 0.2 * np.maximum(hi - lo, 1e-3)
         auto = [(float(lo[i] - pad[i]), float(hi[i] + pad[i])) for i in range(2)]
         xr = xr if args.xrange else auto[0]
         yr = yr if (args.yrange or args.xrange) else auto[1]
+    elif args.plane == "hessian" and not args.xrange:  # ±√(2/λ₁) from the stored top pair
+        top = measure_minimum(args.file, args.run, measures=["hessian_top"],
+                              settings={"hessian_top": {"k": 2, "seed": args.seed}}, **common)
+        lam = top.spectrum.top.eigenvalues
+        print("Hessian plane: eigenvalues " + ", ".join(f"{v:.6g}" for v in lam))
+        half = math.sqrt(2.0 / max(abs(float(lam[0])), 1e-12))
+        xr = (-half, half)
+        yr = yr if args.yrange else xr
     xs = np.linspace(*xr, args.points)
     ys = np.linspace(*yr, args.ypoints or args.points) if args.dim == 2 else None
-    name = args.name or f"surface-{args.plane}-{args.dim}d"
-    result = surface_to_study(args.file, args.run, name, setup.model, setup.loss_fn, data,
-                              xs=xs, ys=ys, directions=directions, seed=args.seed,
-                              norm=args.norm, overwrite=args.overwrite,
-                              progress=not args.quiet)
+    asked = {"surface": {"dim": args.dim, "xs": xs.tolist(),
+                         "ys": None if ys is None else ys.tolist(), "plane": args.plane,
+                         "norm": args.norm, "seed": args.seed}}
+    m = measure_minimum(args.file, args.run, measures=["surface"], settings=asked,
+                        overwrite=args.overwrite, progress=not args.quiet, **common)
+    result = m["surface"]
+    name = f"surface-{args.plane}-{args.dim}d"
     print(f"{args.run}/{name}: {len(xs)}{'' if ys is None else f'×{len(ys)}'} points on "
-          f"n={len(setup.data)} samples; loss {np.nanmin(result.loss):.4g}..."
-          f"{np.nanmax(result.loss):.4g}")
-    out = args.plot or f"figures/{args.run}_{name}.png"
+          f"n={result.num_data} samples; loss {np.nanmin(result.loss):.4g}..."
+          f"{np.nanmax(result.loss):.4g}; "
+          f"{'computed' if m.recomputed else 'read back from the study'}")
     if ys is None:
         fig = plot_surface_1d(result)
     else:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-        plot_contour(result, axes[0], quantity="loss", trajectory=plane)
-        plot_contour(result, axes[1], quantity="error", trajectory=plane)
-    curv = "" if directions is None or directions.eigenvalues is None else \
-        ", λ = " + ", ".join(f"{v:.4g}" for v in directions.eigenvalues)
-    fig.suptitle(f"{args.run}: {name}, n={len(setup.data)}{curv}")
+        plot_contour(result, axes[0], quantity="loss", trajectory=pca)
+        plot_contour(result, axes[1], quantity="error", trajectory=pca)
+    fig.suptitle(f"{args.run}: {name}, n={result.num_data}")
+    out = args.plot or figure_path(args.file, args.run, name)
     print(f"  figure: {save(fig, out)}")
     return 0
 
 
-def _hessian_directions(setup: Setup, data: object, args: argparse.Namespace) -> Directions:
-    """The Hessian plane of the loss on the surface's data (its x direction for ``--dim 1``)."""
-    from landscape.flatness.directions import hessian_plane
+def _pca(args: argparse.Namespace) -> PCAPlane:
+    """The PCA plane of the run's stored trajectory (for the ranges and the drawn path)."""
+    from landscape.flatness import pca_plane
+    from landscape.store import load_model
+    from landscape.store.trajectories import read_trajectory
 
-    plane = hessian_plane(setup.model, setup.loss_fn, data, seed=args.seed)
-    assert plane.eigenvalues is not None
-    print("Hessian plane: eigenvalues " + ", ".join(f"{v:.6g}" for v in plane.eigenvalues))
-    if args.dim == 1:
-        return dataclasses.replace(plane, y=None, eigenvalues=plane.eigenvalues[:1])
-    return plane
+    return pca_plane(read_trajectory(args.file, args.run), model=load_model(args.file, args.run))

@@ -318,13 +318,15 @@ def _context(path: PathLike, run: str, cfg: MeasureConfig, plan: _Plan, progress
     import torch
 
     from landscape._measure import batches, prepare
+    from landscape.store.trajectories import read_trajectory
 
     setup = prepare(path, run, num_samples=cfg.num_samples, seed=cfg.seed, device=device,
                     data_dir=data_dir, dtype=None if dtype is None else getattr(torch, dtype))
     data = batches(setup.data, setup.model, batch_size)
     return Context(model=setup.model, loss_fn=setup.loss_fn, data=data, attrs=plan.attrs,
                    num_data=len(setup.data), progress=progress, history=plan.history,
-                   provenance=setup.describe(), forward=setup.forward)
+                   provenance=setup.describe(), forward=setup.forward,
+                   trajectory=lambda: read_trajectory(path, run))
 
 
 def _compute_and_commit(path: PathLike, plan: _Plan, ctx: Context, m: Measure,

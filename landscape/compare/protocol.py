@@ -72,6 +72,8 @@ class Context:
         provenance: what the samples and model are (data set, subset hash, loss, device).
         forward: ``forward(model, batch) -> (outputs, targets)``, the run's own (by its
             registry name; :mod:`landscape.forward`).
+        trajectory: reads the run's stored training trajectory
+            (:func:`landscape.store.trajectories.read_trajectory`) when called.
     """
 
     model: nn.Module | None
@@ -84,6 +86,7 @@ class Context:
     history: Mapping[str, np.ndarray] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     forward: Forward = default_forward
+    trajectory: Callable[[], Any] | None = None
 
     def batches(self, batch_size: int = 1024) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The data as a list of batches of at most ``batch_size`` samples."""

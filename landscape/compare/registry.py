@@ -195,4 +195,4 @@ def _signature_settings(fn: Callable[..., Any], name: str) -> dict[str, Any]:
 
 def _builtins() -> None:
     """Register the built-in measures (on first use, to keep imports light)."""
-    from landscape.compare import builtin_flatness, builtin_hessian  # noqa: F401
+    from landscape.compare import builtin_flatness, builtin_hessian, builtin_surfaces  # noqa: F401

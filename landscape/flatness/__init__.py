@@ -54,11 +54,8 @@ from landscape.flatness.surfaces import (
     Surface2DResult,
     interpolation,
     pca_plane,
-    read_surface,
-    read_surface_directions,
     surface_1d,
     surface_2d,
-    surface_to_study,
 )
 from landscape.flatness.width import (
     PacBayesSigmaResult,
@@ -94,10 +91,7 @@ __all__ = [
     "random_direction",
     "random_directions",
     "random_plane",
-    "read_surface",
-    "read_surface_directions",
     "sharpness",
     "surface_1d",
     "surface_2d",
-    "surface_to_study",
 ]

@@ -20,9 +20,8 @@ loss at the centre (Böttcher & Wheeler 2022: along random directions the curvat
 average over the spectrum, ``dᵀHd ≈ tr(H)/P·‖d‖²``, so a saddle with a few negative eigenvalues
 can look like a minimum; along eigenvectors the surface shows the curvature itself).
 
-Study files: :func:`write_directions` stores a :class:`Directions` as ``<group>/x/<param name>``
-and ``<group>/y/<param name>`` with the settings as attributes; :func:`read_directions` reads
-them back.
+Directions are not stored: random ones are drawn again from their seed, a PCA plane from the
+stored trajectory, a Hessian plane from the minimum; the measure layer keys surfaces by them.
 """
 
 from __future__ import annotations
@@ -30,12 +29,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import h5py
 import numpy as np
 import torch
 from torch import nn
 
-from landscape.errors import ConfigError, StoreError
+from landscape.errors import ConfigError
 from landscape.flatness._evaluate import LossFn
 from landscape.flatness.perturbations import (
     BiasBN,
@@ -230,52 +228,6 @@ def as_directions(direction: Directions | Mapping[str, torch.Tensor] | None, mod
         raise ConfigError("the direction moves no parameter")
     out.check_fits(model)
     return out
-
-
-# ---------------------------------------------------------------------------------- study files
-def write_directions(group: h5py.Group, directions: Directions) -> None:
-    """Write ``directions`` into ``group`` (``x/<name>``, ``y/<name>``, settings as attributes).
-
-    An existing ``group`` holding other directions raises :class:`StoreError`; the same ones
-    are left as they are.
-    """
-    from landscape.store.study import write_attrs
-
-    if "x" in group:
-        old = read_directions(group)
-        if not same_directions(old, directions):
-            raise StoreError(f"{group.name} holds other directions; use another measurement "
-                             "name or overwrite it")
-        return
-    for key, part in (("x", directions.x), ("y", directions.y)):
-        if part is None:
-            continue
-        sub = group.create_group(key)
-        for n, t in part.items():
-            sub.create_dataset(n, data=t.detach().cpu().numpy())
-    attrs = dict(directions.settings())
-    for key in ("explained_variance_ratio", "eigenvalues"):
-        values = getattr(directions, key)
-        if values is not None:
-            attrs[key] = [float(v) for v in values]
-    write_attrs(group, attrs)
-
-
-def read_directions(group: h5py.Group) -> Directions:
-    """Read what :func:`write_directions` wrote (tensors on the CPU, in the stored dtype)."""
-    from landscape.store.study import read_attrs
-
-    if "x" not in group:
-        raise StoreError(f"{group.name} holds no directions")
-    attrs = read_attrs(group)
-    parts = {key: {n: torch.from_numpy(np.array(ds[()])) for n, ds in group[key].items()}
-             for key in ("x", "y") if key in group}
-    arrays = {key: None if attrs.get(key) in (None, "null")
-              else np.asarray(attrs[key], dtype=np.float64)
-              for key in ("explained_variance_ratio", "eigenvalues")}
-    return Directions(x=parts["x"], y=parts.get("y"), kind=str(attrs.get("direction_kind")),
-                      norm=str(attrs.get("norm")), biasbn=str(attrs.get("biasbn")),
-                      seed=int(attrs.get("direction_seed", -1)), **arrays)
 
 
 def same_directions(a: Directions, b: Directions) -> bool:

@@ -1,23 +1,32 @@
-"""The PCA plane of a stored training trajectory: :func:`pca_plane` → :class:`PCAPlane`, the
-plane of the first two principal directions of the checkpoints around the final weights (Li et
-al., NeurIPS 2018), with the trajectory's coordinates in it, for
-:func:`~landscape.flatness.surface_2d`.
+"""The PCA plane of a training trajectory: :func:`pca_plane` → :class:`PCAPlane`, the plane of
+the first two principal directions of the checkpoints around the final weights (Li et al.,
+NeurIPS 2018), with the trajectory's coordinates in it, for :func:`~landscape.flatness.surface_2d`.
+The trajectory is any object with ``epochs``, ``states`` and ``final``, e.g. a stored run's
+(:func:`landscape.store.trajectories.read_trajectory`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from landscape.errors import ConfigError, StoreError
+from landscape.errors import ConfigError
 from landscape.flatness.directions import Directions
 from landscape.flatness.perturbations import BiasBN
 from landscape.hessian._checks import check_choice
+
+
+class TrajectoryLike(Protocol):
+    """What :func:`pca_plane` reads: the checkpoints' epochs and parameters, the final ones."""
+
+    epochs: np.ndarray
+    states: Mapping[str, np.ndarray]
+    final: Mapping[str, np.ndarray] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,9 +50,9 @@ class PCAPlane:
     singular_values: np.ndarray
 
 
-def pca_plane(path: str | os.PathLike[str], run: str, *, model: nn.Module | None = None,
+def pca_plane(trajectory: TrajectoryLike, *, model: nn.Module | None = None,
               epochs: Sequence[int] | None = None, biasbn: BiasBN = "perturb") -> PCAPlane:
-    """The plane of the first two principal directions of ``run``'s stored trajectory.
+    """The plane of the first two principal directions of a training trajectory.
 
     The rows of the matrix ``M = [θ_k − θ_final]_k`` (one per checkpoint ``k``, all selected
     parameters flattened, float64) are decomposed by an SVD ``M = U S Vᵀ``; the directions are
@@ -54,53 +63,46 @@ def pca_plane(path: str | os.PathLike[str], run: str, *, model: nn.Module | None
     checkpoints lie in a plane through ``θ_final``).
 
     Args:
-        path: the study file. run: the run, with ``trajectory/state`` checkpoints.
-        model: gives the parameter names when the run has no final ``model/parameters`` yet.
+        trajectory: ``epochs`` ``[K]``, ``states`` ``{name: [K, *shape]}`` and ``final``
+            ``{name: array}`` or ``None`` (e.g. ``read_trajectory(path, run)``).
+        model: gives the parameter names when the trajectory has no final weights.
         epochs: the checkpoints to use (default: all).
         biasbn: ``"ignore"`` leaves parameters with ``ndim <= 1`` out of the plane.
 
-    ``θ_final`` is the run's final model when stored, else its last checkpoint. Use the
-    result's ``directions`` with :func:`~landscape.flatness.surface_2d` on the final model.
+    ``θ_final`` is the final weights when given, else the last checkpoint. Use the result's
+    ``directions`` with :func:`~landscape.flatness.surface_2d` on the final model.
 
     Raises:
-        StoreError: no trajectory, or no parameter names.
-        ConfigError: fewer than two independent directions in the trajectory.
+        ConfigError: no parameter names, missing parameters, unknown epochs, or fewer than two
+            independent directions in the trajectory.
     """
-    from landscape.store import Study
-    from landscape.store import _schema as S
-
     check_choice("biasbn", biasbn, ("perturb", "ignore"))
-    with Study(path, "r") as study:
-        group = study.run(run)
-        if S.TRAJECTORY not in group or "state" not in group[S.TRAJECTORY]:
-            raise StoreError(f"run {run!r} in {path} has no trajectory checkpoints")
-        traj = group[S.TRAJECTORY]
-        all_epochs = traj["epoch"][()]
-        final = group.get(f"{S.MODEL}/{S.PARAMETERS}")
-        if model is not None:
-            names = [n for n, _ in model.named_parameters()]
-        elif final is not None:
-            names = list(final)
-        else:
-            raise StoreError(f"run {run!r} has no final model to name its parameters; pass "
-                             "model=")
-        missing = [n for n in names if n not in traj["state"]]
-        if missing:
-            raise StoreError(f"the trajectory of {run!r} lacks parameters {missing}")
-        rows = np.arange(all_epochs.size)
-        if epochs is not None:
-            wanted = [int(e) for e in epochs]
-            rows = np.array([int(np.flatnonzero(all_epochs == e)[0]) for e in wanted
-                             if (all_epochs == e).any()])
-            if rows.size != len(wanted):
-                raise StoreError(f"epochs {wanted} not all stored; stored: {all_epochs.tolist()}")
-        states = {n: np.asarray(traj["state"][n][()], dtype=np.float64)[rows] for n in names}
-        names = [n for n in names if biasbn == "perturb" or states[n].ndim > 2]
-        if final is not None:
-            center = {n: np.asarray(final[n][()], dtype=np.float64) for n in names}
-        else:
-            last = int(np.argmax(all_epochs))
-            center = {n: np.asarray(traj["state"][n][last], dtype=np.float64) for n in names}
+    all_epochs = np.asarray(trajectory.epochs)
+    final = trajectory.final
+    if model is not None:
+        names = [n for n, _ in model.named_parameters()]
+    elif final is not None:
+        names = list(final)
+    else:
+        raise ConfigError("the trajectory has no final weights to name its parameters; pass "
+                          "model=")
+    missing = [n for n in names if n not in trajectory.states]
+    if missing:
+        raise ConfigError(f"the trajectory lacks parameters {missing}")
+    rows = np.arange(all_epochs.size)
+    if epochs is not None:
+        wanted = [int(e) for e in epochs]
+        rows = np.array([int(np.flatnonzero(all_epochs == e)[0]) for e in wanted
+                         if (all_epochs == e).any()])
+        if rows.size != len(wanted):
+            raise ConfigError(f"epochs {wanted} not all stored; stored: {all_epochs.tolist()}")
+    states = {n: np.asarray(trajectory.states[n], dtype=np.float64)[rows] for n in names}
+    names = [n for n in names if biasbn == "perturb" or states[n].ndim > 2]
+    if final is not None:
+        center = {n: np.asarray(final[n], dtype=np.float64) for n in names}
+    else:
+        last = int(np.argmax(all_epochs))
+        center = {n: np.asarray(trajectory.states[n][last], dtype=np.float64) for n in names}
     if not names:
         raise ConfigError("no parameter left for the PCA plane (all have ndim <= 1 and "
                           "biasbn='ignore')")

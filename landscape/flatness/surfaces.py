@@ -10,15 +10,13 @@
   (Goodfellow et al. 2015); BatchNorm running statistics interpolated along with the weights
   (``bn="interpolate"``, Li et al.'s ``dir_type=states``) or re-estimated at every point
   (``bn="recalibrate"``).
-- :func:`~landscape.flatness.pca_plane.pca_plane` (in :mod:`landscape.flatness.pca_plane`): the
-  plane of the first two principal directions of a stored training trajectory, centred at the
-  final weights, with the trajectory's coordinates in it.
-- :func:`~landscape.flatness.surfaces_study.surface_to_study` /
-  :func:`~landscape.flatness.surfaces_study.read_surface` (in
-  :mod:`landscape.flatness.surfaces_study`): a surface written into a study file point by point,
-  resumable.
+- :func:`~landscape.flatness.pca_plane.pca_plane` (in :mod:`landscape.flatness.pca_plane`,
+  importable from here): the plane of the first two principal directions of a training
+  trajectory, centred at the final weights, with the trajectory's coordinates in it.
 
-All of them are importable from here as before.
+Both surfaces are evaluated one row of x at a time (a 1D surface: one point at a time); with a
+``checkpoint`` (:mod:`landscape._checkpoint`) every finished row is kept, and a later call with
+the same arguments evaluates only the others, with the same numbers.
 
 Every grid point is a full-data evaluation (size-weighted mean loss over the batches, and the
 training error for classification), evaluated ``chunk_size`` points at a time with
@@ -38,17 +36,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from landscape._checkpoint import Checkpoint
 from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.directions import Directions, as_directions
 from landscape.flatness.local_energy import DEFAULT_MEMORY_BUDGET, BNPolicy
 from landscape.flatness.pca_plane import PCAPlane, pca_plane  # noqa: F401  (re-exported)
 from landscape.flatness.perturbations import BiasBN, NoiseModel
-from landscape.flatness.surfaces_study import (  # noqa: F401  (re-exported)
-    read_surface,
-    read_surface_directions,
-    surface_to_study,
-)
 from landscape.forward import Forward
 from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._data import ParamSelection
@@ -246,7 +240,8 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
                params: ParamSelection = None, bn: BNPolicy = "stored",
                bn_batches: int | None = None, chunk_size: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-               progress: bool = False, forward: Forward | str | None = None
+               progress: bool = False, checkpoint: Checkpoint | None = None,
+               forward: Forward | str | None = None
                ) -> Surface1DResult:
     """The loss and training error along ``w + α d`` for every ``α`` in ``alphas``.
 
@@ -264,6 +259,8 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
         batched: ``False`` evaluates the points of a chunk one by one (same numbers).
         forward: structured batches, ``forward(model, batch) -> (outputs, targets)``
             (:mod:`landscape.forward`); a batch weighs ``len(targets)``.
+        checkpoint: keep each finished row (here: point) and, on a later call with the same
+            arguments, evaluate only the others (see the module docstring).
 
     Example:
         >>> m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double().eval()
@@ -278,7 +275,8 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
                  memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     with tqdm(total=a.size, desc="surface 1d", disable=not progress, leave=False) as bar:
-        loss, err = job.evaluate(a.reshape(-1, 1), bar)
+        loss, err = _rows(job, a.reshape(-1, 1, 1), checkpoint, bar)
+    loss, err = loss.ravel(), err.ravel()
     return Surface1DResult(alphas=a, loss=loss, error=err, base=base, base_error=base_err,
                            **job.settings())
 
@@ -289,7 +287,8 @@ def surface_2d(model: nn.Module, loss_fn: LossFn, data: object, *, xs: Coords, y
                params: ParamSelection = None, bn: BNPolicy = "stored",
                bn_batches: int | None = None, chunk_size: int | None = None,
                memory_budget: int = DEFAULT_MEMORY_BUDGET, batched: bool = True,
-               progress: bool = False, forward: Forward | str | None = None
+               progress: bool = False, checkpoint: Checkpoint | None = None,
+               forward: Forward | str | None = None
                ) -> Surface2DResult:
     """The loss and training error on the grid ``w + x d_x + y d_y``, ``x ∈ xs``, ``y ∈ ys``.
 
@@ -315,13 +314,38 @@ def surface_2d(model: nn.Module, loss_fn: LossFn, data: object, *, xs: Coords, y
                  memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     gx, gy = np.meshgrid(x, y, indexing="ij")
-    coeffs = np.stack([gx.ravel(), gy.ravel()], axis=1)          # C order over [ix, iy]
-    with tqdm(total=len(coeffs), desc="surface 2d", disable=not progress, leave=False) as bar:
-        loss, err = job.evaluate(coeffs, bar)
-    return Surface2DResult(xs=x, ys=y, loss=loss.reshape(x.size, y.size),
-                           error=err.reshape(x.size, y.size), base=base, base_error=base_err,
+    grid = np.stack([gx, gy], axis=-1)                            # [ix, iy, 2]
+    with tqdm(total=gx.size, desc="surface 2d", disable=not progress, leave=False) as bar:
+        loss, err = _rows(job, grid, checkpoint, bar)
+    return Surface2DResult(xs=x, ys=y, loss=loss, error=err, base=base, base_error=base_err,
                            explained_variance_ratio=job.dirs.explained_variance_ratio,
                            **job.settings())
+
+
+def _rows(job: _Plane, grid: np.ndarray, checkpoint: Checkpoint | None, bar: Any
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and error ``[nx, ny]`` at the coefficients ``grid`` ``[nx, ny, ndim]``: all at once
+    without a checkpoint; with one, row by row, each finished row kept (and rows kept by an
+    earlier call not evaluated again)."""
+    nx, ny = grid.shape[:2]
+    if checkpoint is None:
+        loss, err = job.evaluate(grid.reshape(nx * ny, -1), bar)
+        return loss.reshape(nx, ny), err.reshape(nx, ny)
+    loss, err = np.full((nx, ny), np.nan), np.full((nx, ny), np.nan)
+    done = np.zeros(nx, dtype=bool)
+    saved = checkpoint.load()
+    if saved is not None:
+        if saved["loss"].shape != (nx, ny) or not np.array_equal(saved["grid"], grid):
+            raise ConfigError("the checkpoint holds a surface of another grid; start it again")
+        loss, err, done = saved["loss"], saved["error"], saved["done"].astype(bool)
+        if bar is not None:
+            bar.update(int(done.sum()) * ny)
+    for i in np.flatnonzero(~done):
+        loss[i], err[i] = job.evaluate(grid[i], bar)
+        done[i] = True
+        checkpoint.save({"grid": grid, "loss": loss, "error": err,
+                         "done": done.astype(np.uint8)})
+    return loss, err
 
 
 # ---------------------------------------------------------------------------------- interpolation

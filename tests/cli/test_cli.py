@@ -198,14 +198,24 @@ def test_flatness_command_stores_a_curve_and_resumes(small_run: Path, tmp_path: 
     assert entropy.gammas.tolist() == [1e3, 1e4] and np.isfinite(entropy.phi_excess).all()
 
 
-def test_surface_command_random_and_pca(small_run: Path, tmp_path: Path, capsys) -> None:
-    from landscape.flatness import read_surface
+def test_surface_command_random_pca_and_hessian(small_run: Path, tmp_path: Path,
+                                                capsys) -> None:
+    from landscape.store.measurements import list_variants
 
-    assert main(["surface", str(small_run), "--run", "r", "--points", "4", "--ypoints", "3",
-                 "--plot", str(tmp_path / "s.png"), "--quiet"]) == 0
-    grid = read_surface(small_run, "r", "surface-random-2d")
-    assert grid.loss.shape == (4, 3) and np.isfinite(grid.loss).all()
+    args = ["surface", str(small_run), "--run", "r", "--points", "4", "--ypoints", "3",
+            "--plot", str(tmp_path / "s.png"), "--quiet"]
+    assert main(args) == 0
+    assert "computed" in capsys.readouterr().out
+    assert main(args) == 0  # stored: read back, not computed
+    assert "read back from the study" in capsys.readouterr().out
     assert main(["surface", str(small_run), "--run", "r", "--plane", "pca", "--points", "3",
                  "--plot", str(tmp_path / "p.png"), "--quiet"]) == 0
     assert "explained variance ratio" in capsys.readouterr().out
     assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert main(["surface", str(small_run), "--run", "r", "--plane", "hessian", "--dim", "1",
+                 "--points", "5", "--plot", str(tmp_path / "h.png"), "--quiet"]) == 0
+    assert "Hessian plane: eigenvalues" in capsys.readouterr().out
+    with Study(small_run) as study:
+        planes = sorted(v.settings["plane"] for v in list_variants(study, "r")
+                        if v.measure == "surface")
+    assert planes == ["hessian", "pca", "random"]

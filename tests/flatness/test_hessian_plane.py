@@ -3,15 +3,13 @@ Hessian, and the surface's curvature along them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from landscape.errors import ConfigError
-from landscape.flatness import read_surface_directions, surface_2d, surface_to_study
+from landscape.flatness import surface_2d
 from landscape.flatness.directions import hessian_plane
 from tests.hessian.conftest import dense_hessian, make_data, make_mlp
 
@@ -63,20 +61,11 @@ def test_surface_curvature_at_the_centre_is_the_eigenvalues(small: dict) -> None
     assert abs(dxy) < 1e-4 * float(lam[0])  # eigenvectors: no cross curvature
 
 
-def test_eigenvalues_stored_with_the_surface(small: dict, tmp_path: Path) -> None:
-    from landscape.store import Study
-
-    path = tmp_path / "s.h5"
-    with Study(path, "a") as study:
-        study.create_run("r", {})
+def test_a_surface_on_the_hessian_plane_records_it(small: dict) -> None:
     model, data = small["model"], (small["x"], small["y"])
     plane = hessian_plane(model, CE, data, seed=2)
-    surface_to_study(path, "r", "hess", model, CE, data, xs=[-0.1, 0.0, 0.1], ys=[0.0, 0.1],
-                     directions=plane)
-    back = read_surface_directions(path, "r", "hess")
-    assert back.kind == "hessian" and back.seed == 2
-    np.testing.assert_array_equal(back.eigenvalues, plane.eigenvalues)
-    assert back.explained_variance_ratio is None
+    r = surface_2d(model, CE, data, xs=[-0.1, 0.0, 0.1], ys=[0.0, 0.1], directions=plane)
+    assert r.kind == "hessian" and r.seed == 2 and r.explained_variance_ratio is None
 
 
 def test_bad_input(small: dict) -> None:

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from landscape.errors import ConfigError, StoreError
+from landscape._checkpoint import MemoryCheckpoint
+from landscape.errors import ConfigError
 from landscape.flatness import (
     Directions,
     interpolation,
@@ -18,11 +19,8 @@ from landscape.flatness import (
     pca_plane,
     random_direction,
     random_plane,
-    read_surface,
-    read_surface_directions,
     surface_1d,
     surface_2d,
-    surface_to_study,
 )
 from landscape.flatness.plots import (
     plot_contour,
@@ -31,6 +29,8 @@ from landscape.flatness.plots import (
     plot_surface_3d,
 )
 from landscape.store import Study, append_trajectory, write_state
+from landscape.store.measurements import GroupCheckpoint
+from landscape.store.trajectories import read_trajectory
 from tests.flatness._util import (
     CountingLoss,
     Killed,
@@ -200,7 +200,7 @@ def _trajectory_study(path: Path) -> tuple[nn.Module, np.ndarray]:
 
 def test_pca_plane_recovers_a_planar_trajectory(study_path: Path) -> None:
     model, _ab = _trajectory_study(study_path)
-    plane = pca_plane(study_path, "r0")
+    plane = pca_plane(read_trajectory(study_path, "r0"))
     assert plane.explained_variance_ratio.sum() == pytest.approx(1.0, abs=1e-12)
     assert plane.coords.shape == (5, 2) and plane.epochs.tolist() == [0, 1, 2, 3, 4]
     d = plane.directions
@@ -217,7 +217,7 @@ def test_pca_plane_recovers_a_planar_trajectory(study_path: Path) -> None:
     r = surface_2d(model, CE, cls_data(20, classes=2), xs=[-1.0, 0.0, 1.0], ys=[0.0, 1.0],
                    directions=d)
     assert r.explained_variance_ratio is not None and r.kind == "pca"
-    ignored = pca_plane(study_path, "r0", biasbn="ignore")
+    ignored = pca_plane(read_trajectory(study_path, "r0"), biasbn="ignore")
     assert sorted(ignored.directions.names) == ["0.weight", "2.weight"]
 
 
@@ -226,54 +226,31 @@ def _run(path: Path) -> None:
         study.create_run("r0")
 
 
-def test_study_round_trip_kill_and_resume(study_path: Path) -> None:
+def test_kill_and_resume_row_by_row_from_a_checkpoint(study_path: Path) -> None:
     model, data = mlp(), cls_data(24)
     _run(study_path)
     full = surface_2d(model, CE, data, xs=XS, ys=YS, seed=4, chunk_size=1)
+    ck = GroupCheckpoint(study_path, "r0", "surface", "k", settings={}, identity={})
     killer = CountingLoss(kill_at=1 + 6)           # the base, then 5 points, then dies
     with pytest.raises(Killed):
-        surface_to_study(study_path, "r0", "s", model, killer, data, xs=XS, ys=YS, seed=4,
-                         chunk_size=1)
-    part = read_surface(study_path, "r0", "s")
-    done = ~np.isnan(part.loss)
-    # C order over [ix, iy]: the first row, the origin (1, 2) for free, stops in row 1
-    assert done.sum() == 5
-    np.testing.assert_allclose(part.loss[done], full.loss[done], rtol=1e-13)
-    with Study(study_path) as study:
-        meas = study.run("r0")["measurements/s"]
-        assert meas["loss.computed"][()].tolist() == done.tolist()
-        assert meas["loss"].dims[0].label == "x" and meas["loss"].dims[1].label == "y"
-        np.testing.assert_array_equal(meas["loss"].dims[0][0][()], XS)
-        np.testing.assert_array_equal(meas["loss"].dims[1][0][()], YS)
-        assert "ix" in meas.attrs["index_order"]
-        assert sorted(meas["directions/x"]) == ["0.weight", "2.weight"]
+        surface_2d(model, killer, data, xs=XS, ys=YS, seed=4, chunk_size=1, checkpoint=ck)
+    saved = ck.load()
+    assert saved["done"].tolist() == [1, 0, 0]      # row 0 (5 points) kept, row 1 in flight
+    np.testing.assert_allclose(saved["loss"][0], full.loss[0], rtol=1e-13)
     counter = CountingLoss()
-    res = surface_to_study(study_path, "r0", "s", model, counter, data, xs=XS, ys=YS, seed=4,
-                           chunk_size=1)
-    pending_non_origin = int((~done).sum()) - (0 if done[1, 2] else 1)
-    assert counter.calls == 1 + pending_non_origin
+    res = surface_2d(model, counter, data, xs=XS, ys=YS, seed=4, chunk_size=1, checkpoint=ck)
+    assert counter.calls == 1 + 2 * len(YS) - 1     # the base, rows 1 and 2 but the origin
     np.testing.assert_allclose(res.loss, full.loss, rtol=1e-13)
     np.testing.assert_array_equal(res.error, full.error)
     assert res.base == full.base and res.loss.shape == (3, 5)
     again = CountingLoss()
-    surface_to_study(study_path, "r0", "s", model, again, data, xs=XS, ys=YS, seed=4)
-    assert again.calls == 0
-    with pytest.raises(StoreError):
-        surface_to_study(study_path, "r0", "s", model, CE, data, xs=XS, ys=YS, seed=5)
-    with pytest.raises(StoreError):
-        surface_to_study(study_path, "r0", "s", model, CE, data, xs=XS, ys=YS[:4], seed=4)
-    # reuse the stored directions for another surface (other data)
-    dirs = read_surface_directions(study_path, "r0", "s")
-    other = surface_to_study(study_path, "r0", "s_test", model, CE, cls_data(10, seed=9),
-                             xs=XS, ys=YS, directions=dirs)
-    assert other.seed == 4 and other.kind == "random"
-    line = surface_to_study(study_path, "r0", "line", model, CE, data, xs=XS, seed=4)
-    np.testing.assert_allclose(line.alphas, XS)
+    surface_2d(model, again, data, xs=XS, ys=YS, seed=4, chunk_size=1, checkpoint=ck)
+    assert again.calls == 1                          # only the base: every row is kept
+    with pytest.raises(ConfigError, match="another grid"):
+        surface_2d(model, CE, data, xs=XS, ys=YS[:4], seed=4, checkpoint=ck)
+    line = surface_1d(model, CE, data, alphas=XS, seed=4, checkpoint=MemoryCheckpoint())
     np.testing.assert_allclose(line.loss, surface_1d(model, CE, data, alphas=XS,
                                                      seed=4).loss, rtol=1e-13)
-    redo = surface_to_study(study_path, "r0", "s", model, CE, data, xs=XS, ys=YS, seed=5,
-                            overwrite=True)
-    assert redo.seed == 5 and not np.isnan(redo.loss).any()
 
 
 def test_plots_write_png_files(tmp_path: Path) -> None:
