@@ -92,7 +92,7 @@ def _width(ctx: Context, s: dict[str, Any]) -> WidthResult:
                               quantity=s["quantity"], num_samples=s["num_draws"],
                               sigma_bounds=tuple(s["sigma_bounds"]), rtol=s["rtol"],
                               confidence=s["confidence"], noise=s["noise"], seed=s["seed"],
-                              bn=s["bn"])
+                              bn=s["bn"], forward=ctx.forward)
 
 
 add(Measure(
@@ -115,7 +115,7 @@ def _pac_bayes(ctx: Context, s: dict[str, Any]) -> PacBayesSigmaResult:
     return pac_bayes_sigma(ctx.model, ctx.loss_fn, ctx.data, target=s["target"],
                            tolerance=s["tolerance"], sigma_bounds=tuple(s["sigma_bounds"]),
                            max_steps=s["max_steps"], num_samples=s["num_draws"],
-                           noise=s["noise"], seed=s["seed"])
+                           noise=s["noise"], seed=s["seed"], forward=ctx.forward)
 
 
 add(Measure(

@@ -80,7 +80,7 @@ def eigenvalues(H: LinearOperator | torch.Tensor, k: int = 1, *, which: Which = 
         which: ``"largest"`` / ``"smallest"`` (algebraic) or ``"magnitude"`` (largest ``|λ|``).
         tol: relative residual tolerance. Default ``1e-4``: the eigenvalue error is about
             ``residual² / gap``, so on the digits MLP benchmark (26k parameters) the top-10 come
-            out to 2e-8 relative (1e-6 asked by issue 4) in 37–39 products; the error is never
+            out to 2e-8 relative (1e-6 asked) in 37–39 products; the error is never
             more than ``tol · |λ|``.
         max_iter: maximum number of products (Lanczos steps, over all restarts). Default
             ``max(1000, 20 · ncv)``.

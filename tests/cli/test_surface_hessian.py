@@ -10,7 +10,7 @@ from landscape.cli import main
 
 
 def test_surface_command_hessian_plane(tmp_path: Path, capsys) -> None:
-    from landscape.flatness import read_surface, read_surface_directions
+    from landscape.compare import load_minimum
 
     path = tmp_path / "s.h5"
     assert main(["train", "--dataset", "gaussian-mixture", "--width", "8", "--depth", "1",
@@ -19,16 +19,23 @@ def test_surface_command_hessian_plane(tmp_path: Path, capsys) -> None:
                  "--dtype", "float64", "--plot", str(tmp_path / "h.png"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "Hessian plane: eigenvalues" in out
-    grid = read_surface(path, "r", "surface-hessian-2d")
-    dirs = read_surface_directions(path, "r", "surface-hessian-2d")
-    lam = dirs.eigenvalues
-    assert dirs.kind == "hessian" and lam is not None and lam[0] >= lam[1]
+    top = load_minimum(path, "r", measures=["hessian_top"], dtype="float64",
+                       settings={"hessian_top": {"k": 2}}).spectrum.top
+    lam = top.eigenvalues
+    assert lam[0] >= lam[1]
     # the default range: the quadratic model rises by 1 at the ends of the top direction
-    assert grid.xs[-1] == -grid.xs[0] == np.sqrt(2 / abs(lam[0]))
-    assert grid.loss.shape == (5, 5) and np.isfinite(grid.loss).all()
+    half = float(np.sqrt(2 / abs(lam[0])))
+    xs = np.linspace(-half, half, 5).tolist()
+    grid = load_minimum(path, "r", measures=["surface"], dtype="float64",
+                        settings={"surface": {"plane": "hessian", "xs": xs, "ys": xs}})
+    surface = grid["surface"]
+    assert surface.kind == "hessian" and surface.xs[-1] == -surface.xs[0] == half
+    assert surface.loss.shape == (5, 5) and np.isfinite(surface.loss).all()
     assert (tmp_path / "h.png").stat().st_size > 10_000
     assert main(["surface", str(path), "--run", "r", "--plane", "hessian", "--dim", "1",
                  "--points", "3", "--dtype", "float64", "--plot", str(tmp_path / "l.png"),
                  "--quiet"]) == 0
-    line = read_surface_directions(path, "r", "surface-hessian-1d")
-    assert line.y is None and line.eigenvalues is not None and line.eigenvalues.shape == (1,)
+    line = load_minimum(path, "r", measures=["surface"], dtype="float64", settings={
+        "surface": {"plane": "hessian", "dim": 1, "ys": None,
+                    "xs": np.linspace(-half, half, 3).tolist()}})["surface"]
+    assert line.loss.shape == (3,) and line.kind == "hessian"
