@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 from landscape.plot._style import plt, save
 from landscape.store import Study
@@ -59,6 +59,7 @@ def _tracked(path: str | os.PathLike[str], run: str, h: dict[str, np.ndarray]
 
 def _draw_sharpness(ax: Axes, path: str | os.PathLike[str], names: Sequence[str],
                     colors: list[str]) -> None:
+    lams, lowest = [], np.inf
     for k, run in enumerate(names):
         tracked = _tracked(path, run, read_history(path, run))
         if tracked is None:
@@ -66,14 +67,20 @@ def _draw_sharpness(ax: Axes, path: str | os.PathLike[str], names: Sequence[str]
         ep, lam, lr = tracked
         c = colors[k % len(colors)]
         ax.plot(ep, lam, color=c, marker="." if len(ep) < 40 else None, label=f"{run} λ_max")
+        lams.append(lam)
         threshold = stability_threshold(lr, run_attrs(path, run).get("config") or {})
         if threshold is not None and np.isfinite(threshold).any():
             beta = (run_attrs(path, run).get("config") or {}).get("momentum", 0.0)
             what = "2/η" if not beta else f"(2+2β)/η, β = {beta:g}"
             ax.plot(ep, threshold, color=c, ls="--", lw=1, label=f"{run} {what}")
+            lowest = min(lowest, float(np.nanmin(threshold)))
     positive = all(y > 0 for line in ax.get_lines() for y in line.get_ydata() if np.isfinite(y))
-    ax.set(xlabel="epoch", ylabel="λ_max, training loss (tracked subset)"
+    ax.set(xlabel="epoch", ylabel="λ_max (tracked subset)"
            + (", log scale" if positive else ""), yscale="log" if positive else "linear")
+    values = np.concatenate(lams) if lams else np.empty(0)
+    if positive and values.size and np.isfinite(lowest):
+        # the threshold grows as the schedule decays: show its lowest value, clip the rest
+        ax.set_ylim(values.min() / 1.5, max(values.max() * 2.0, lowest * 1.5))
     ax.legend(fontsize=7, loc="best")
 
 
@@ -89,7 +96,7 @@ def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = N
         path: study file.
         runs: runs to draw (default: every training run in the file).
         out: save the figure there (PNG/PDF/SVG by extension) when given.
-        title: figure title (default: the file name).
+        title: figure title (default: "training curves of" the runs).
 
     Example:
         >>> # training_curves("results/demo.h5", out="figures/demo_training.png")
@@ -123,11 +130,21 @@ def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = N
                yscale="log")
     if tracked:
         _draw_sharpness(axes[2], path, names, colors)
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")  # 2.3, not 2.3×10⁰, on short log ranges
+    twos_fives = FuncFormatter(lambda v, _: f"{v:.3g}" if v > 0 and round(
+        v / 10 ** np.floor(np.log10(v))) in (2, 5) else "")
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no quarter epochs
+        if ax.get_yscale() == "log":
+            lo, hi = ax.get_ylim()
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain if hi / lo < 10 else twos_fives if hi / lo < 100
+                                         else NullFormatter())
     ax_err.legend(fontsize=7, loc="upper right", ncol=1 if len(names) < 5 else 2)
-    fig.suptitle(title or os.path.basename(str(path)))
+    default = "training curves of " + (", ".join(names) if len(names) <= 3
+                                       else f"{len(names)} runs")
+    fig.suptitle(title or default)
     fig.tight_layout()
     if out is not None:
         save(fig, out)
