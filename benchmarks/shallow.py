@@ -15,8 +15,8 @@ shared machine, no thresholds are checked here):
   d) with CUDA: ns per message of a sweep at N = 10 001 on the GPU.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/shallow.py [--instances 10] [--alphas 0.6,0.74]
-[--before-alphas 0.6] [--only kernel|counts|solves|gpu] [--quick]``. ``--quick``: N = 501,
-3 instances, alpha 0.6.
+[--before-alphas 0.6] [--protocol-step 0.01] [--only kernel|counts|solves|gpu] [--quick]``.
+``--quick``: N = 501, 3 instances, alpha 0.6.
 """
 
 from __future__ import annotations
@@ -152,17 +152,17 @@ def _solves(fbp, N: int, alpha: float, instances: int, **kwargs) -> tuple[int, l
 
 
 def solve_table(before: dict[str, ModuleType] | None, N: int, alphas: list[float],
-                before_alphas: list[float], instances: int) -> None:
+                before_alphas: list[float], instances: int, step: float) -> None:
     print(f"c) focusing BP (pseudo_reinforcement), binary perceptron, N = {N}, {instances} "
-          "instances per alpha")
+          f"instances per alpha; 'now' with protocol_step = {step} ('before': 0.01)")
     print(f"   {'alpha':>6} {'code':>7} {'solved':>8} {'median s':>9} {'max s':>8} "
           f"{'med sweeps':>10} {'errors left':>12}")
     for alpha in alphas:
-        runs = [("now", focusing_bp)]
+        runs = [("now", focusing_bp, {"protocol_step": step})]
         if before is not None and alpha in before_alphas:
-            runs.append(("before", before["fbp"].focusing_bp))
-        for code, fbp in runs:
-            solved, times, sweeps, left = _solves(fbp, N, alpha, instances)
+            runs.append(("before", before["fbp"].focusing_bp, {}))
+        for code, fbp, kwargs in runs:
+            solved, times, sweeps, left = _solves(fbp, N, alpha, instances, **kwargs)
             print(f"   {alpha:6.2f} {code:>7} {solved:>3d}/{instances:<4d} "
                   f"{statistics.median(times):9.2f} {max(times):8.2f} "
                   f"{statistics.median(sweeps):10.0f} {','.join(map(str, left)) or '-':>12}",
@@ -192,6 +192,8 @@ def main() -> None:
     parser.add_argument("--before-alphas", default="0.6",
                         help="alphas also solved by the code before (slow: ~3x the time)")
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' code")
+    parser.add_argument("--protocol-step", type=float, default=0.01,
+                        help="protocol_step of focusing_bp in the solve table (0.01: reference)")
     parser.add_argument("--only", choices=("kernel", "counts", "solves", "gpu"), default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -207,7 +209,7 @@ def main() -> None:
     if args.only in (None, "counts"):
         count_table(N, alphas)
     if args.only in (None, "solves"):
-        solve_table(before, N, alphas, before_alphas, instances)
+        solve_table(before, N, alphas, before_alphas, instances, args.protocol_step)
     if args.only in (None, "gpu"):
         gpu_table()
 

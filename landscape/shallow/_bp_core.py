@@ -18,8 +18,11 @@ where :math:`\mu = \sum_j \xi_j h_{j\to\mu}`, :math:`s^2 = \sum_j\xi_j^2(1-h_{j\
     g_{\mu i} = \tfrac12\bigl[\log\Phi\bigl(\tfrac{\bar\mu + \xi_i - \kappa\sqrt N}{\bar s}\bigr)
                - \log\Phi\bigl(\tfrac{\bar\mu - \xi_i - \kappa\sqrt N}{\bar s}\bigr)\bigr],
 
-computed with ``scipy.special.log_ndtr`` (no ``erf`` cancellation at large negative arguments).
-All factors are updated in parallel (one sweep is O(N P) vectorised), with damping on the fields.
+computed with ``scipy.special.log_ndtr`` (no ``erf`` cancellation at large negative arguments)
+by the ``"numpy"`` backend, and as one ratio of two vectorised ``erfc`` by the ``"torch"``
+backend (float64, CPU or CUDA; :mod:`landscape.shallow._bp_torch`, about 3x faster per message
+on one CPU thread, the same messages to rounding). All factors are updated in parallel (one
+sweep is O(N P) vectorised), with damping on the fields.
 
 Bethe free entropy (per weight), with the Gaussian estimate
 :math:`Z_\mu = \Phi((\mu-\kappa\sqrt N)/s)` of the factor normalisation:

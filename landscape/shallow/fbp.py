@@ -62,16 +62,25 @@ Protocol = Literal["pseudo_reinforcement", "scoping", "reinforcement"]
 __all__ = ["Protocol", "focusing_bp", "focusing_field", "protocol_schedule"]
 
 
-def protocol_schedule(protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
-    r"""The ``(gamma, y)`` sequence of a protocol (``gamma = inf`` allowed), see the module doc."""
+def protocol_schedule(protocol: Protocol, step: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    r"""The ``(gamma, y)`` sequence of a protocol (``gamma = inf`` allowed), see the module doc.
+
+    ``step`` is the increment of the protocol's parameter (the ``dr`` of
+    ``StandardReinforcement(dr)``, the step of the ``ρ`` range of ``PseudoReinforcement``, and
+    ``7 step`` for the ``γ`` of scoping); the default 0.01 gives the reference schedules, a
+    smaller one a slower (more often successful near capacity) and longer protocol.
+    """
+    if not 0 < step <= 0.1:
+        raise ConfigError(f"protocol step must be in (0, 0.1], got {step}")
+    n = int(np.floor(0.99 / step + 1e-9)) + 1  # x or rho = 0, step, ..., <= 0.99
+    grid = np.arange(n) / (1.0 / step)
     if protocol == "reinforcement":
-        x = np.arange(100) / 100.0
-        return np.full(100, np.inf), 1.0 / (1.0 - x)
+        return np.full(n, np.inf), 1.0 / (1.0 - grid)
     if protocol == "scoping":
-        gam = np.append(np.linspace(0.0, 7.0, 101), np.inf)
+        gam = np.append(np.linspace(0.0, 7.0, round(1.0 / step) + 1), np.inf)
         return gam, np.full(len(gam), 21.0)
     if protocol == "pseudo_reinforcement":
-        rho = np.concatenate([np.arange(100) / 100.0, [0.992, 0.994, 0.996, 0.998]])
+        rho = np.concatenate([grid, [0.992, 0.994, 0.996, 0.998]])
         return np.arctanh(np.sqrt(rho)), (2.0 - rho) / (1.0 - rho)
     raise ConfigError(
         f"unknown protocol {protocol!r}; use 'pseudo_reinforcement', 'scoping' or 'reinforcement'"
@@ -102,6 +111,7 @@ def focusing_bp(
     tol: float = 1e-3,
     randfact: float = 0.1,
     kappa: float = 0.0,
+    protocol_step: float = 0.01,
     backend: Backend = DEFAULT_BACKEND,
     device: str | torch.device | None = None,
 ) -> LearnerResult:
@@ -118,6 +128,8 @@ def focusing_bp(
         tol: A step ends when the largest message change is below this.
         randfact: Amplitude of the random initial messages.
         kappa: Margin required of the stabilities (0: plain storage).
+        protocol_step: Increment of the protocol's parameter (:func:`protocol_schedule`; 0.01 is
+            the reference schedule).
         backend: ``"torch"`` (default; float64 on ``device``, the faster kernel on a CPU too) or
             ``"numpy"`` (SciPy). Both compute the same messages to rounding.
         device: torch device (``"cpu"`` by default, ``"cuda"`` where one is present).
@@ -136,7 +148,7 @@ def focusing_bp(
         raise ConfigError("a margin kappa is only implemented for the perceptron (K=1)")
     if not 0 <= damping < 1 or max_iters < 1 or not tol > 0 or not 0 <= randfact < 1:
         raise ConfigError("need 0 <= damping < 1, max_iters >= 1, tol > 0, 0 <= randfact < 1")
-    gammas, ys = protocol_schedule(protocol)
+    gammas, ys = protocol_schedule(protocol, protocol_step)
     xi, labels = check_instance(xi, labels)
     P, N = xi.shape
     start = time.perf_counter()

@@ -30,6 +30,23 @@ def test_protocol_schedules_follow_the_reference_code():
     assert len(g) == 104 and np.all(np.diff(g) > 0)
     with pytest.raises(ConfigError):
         protocol_schedule("annealing")  # type: ignore[arg-type]
+    assert np.array_equal(g, np.arctanh(np.sqrt(np.r_[np.arange(100) / 100, 0.992:0.999:0.002])))
+
+
+def test_protocol_step_refines_the_schedules():
+    g, y = protocol_schedule("pseudo_reinforcement", 0.005)
+    assert len(g) == 199 + 4 and g[50] == pytest.approx(np.arctanh(0.5))
+    assert np.all(np.diff(g) > 0) and y[-1] == pytest.approx((2 - 0.998) / 0.002)
+    g, y = protocol_schedule("reinforcement", 0.02)
+    assert len(g) == 50 and y[-1] == pytest.approx(1 / (1 - 0.98))
+    g, _ = protocol_schedule("scoping", 0.005)
+    assert len(g) == 202 and g[-2] == pytest.approx(7)
+    for bad in (0.0, -0.01, 0.5):
+        with pytest.raises(ConfigError, match="step"):
+            protocol_schedule("reinforcement", bad)
+    xi, labels = random_patterns(101, 40, seed=0)
+    slow = focusing_bp(xi, labels, seed=0, protocol="reinforcement", protocol_step=0.005)
+    assert slow.solved
 
 
 def test_focusing_field_matches_the_magnetisation_formula():
