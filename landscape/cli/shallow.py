@@ -41,6 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g = s.add_argument_group("learner settings")
     g.add_argument("--protocol", default="pseudo_reinforcement",
                    help="fbp: pseudo_reinforcement, scoping or reinforcement")
+    g.add_argument("--device", default=None,
+                   help="fbp: torch device of the BP messages (default cpu; e.g. cuda)")
     g.add_argument("--gamma-schedule", choices=("anneal", "jump"), default="anneal",
                    help="gamma_ce: slow geometric annealing or jump to --gamma-max")
     g.add_argument("--gamma-min", type=float, default=0.5)
@@ -75,6 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--points", type=int, default=20, help="couplings (d from 1e-3 to 0.3 at "
                                                           "alpha = 0)")
     e.add_argument("--name", default="local_entropy", help="measurement name")
+    e.add_argument("--device", default=None, help="torch device of the BP messages (default cpu)")
     e.add_argument("--plot", default=None, metavar="PNG", help="also draw S(d) with H2(d)")
     e.set_defaults(func=main_local_entropy)
 
@@ -94,7 +97,8 @@ def _learn(args: argparse.Namespace, xi, labels):
     from landscape import shallow as sh
 
     if args.learner == "fbp":
-        return sh.focusing_bp(xi, labels, K=args.K, protocol=args.protocol, seed=args.seed)
+        return sh.focusing_bp(xi, labels, K=args.K, protocol=args.protocol, seed=args.seed,
+                              device=args.device)
     if args.learner == "gamma_ce":
         return sh.gamma_ce_sgd(xi, labels, K=args.K, gamma_schedule=args.gamma_schedule,
                                gamma_min=args.gamma_min, gamma_max=args.gamma_max, lr=args.lr,
@@ -157,7 +161,7 @@ def main_local_entropy(args: argparse.Namespace) -> int:
         print(f"warning: {args.run} is not a solution ({sol.result.errors} errors); BP counts "
               "solutions near it")
     curve = local_entropy(sol.result.weights, sol.xi, sol.labels, K=sol.result.K,
-                          couplings=default_couplings(args.points))
+                          couplings=default_couplings(args.points), device=args.device)
     save_measurement(args.file, args.run, args.name, curve, attrs={"points": args.points})
     print(f"{args.run}/{args.name}: {int(curve.converged.sum())}/{curve.converged.size} "
           f"couplings converged, {curve.seconds:.2f} s")

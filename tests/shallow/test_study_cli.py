@@ -84,7 +84,7 @@ def test_measurements_and_plots(tmp_path, instance):
 def test_cli_solve_and_measure(tmp_path, capsys):
     out = str(tmp_path / "s.h5")
     assert main(["shallow", "solve", "--N", "101", "--alpha", "0.3", "--seed", "2",
-                 "--out", out, "--run", "fbp"]) == 0
+                 "--out", out, "--run", "fbp", "--device", "cpu"]) == 0
     for learner in ("gamma_ce", "sa", "clipped"):
         assert main(["shallow", "solve", "--N", "101", "--alpha", "0.15", "--learner", learner,
                      "--seed", "2", "--epochs", "100", "--sweeps", "300", "--out", out]) == 0
@@ -106,5 +106,6 @@ def test_cli_solve_and_measure(tmp_path, capsys):
     assert main(["shallow", "solve", "--N", "100", "--out", out]) == 2
     assert main(["shallow", "solve", "--N", "21", "--K", "3", "--learner", "clipped",
                  "--out", out]) == 2
+    assert main(["shallow", "local-entropy", out, "--run", "fbp", "--device", "nonsense"]) == 2
     err = capsys.readouterr().err
-    assert err.count("landscape shallow: error:") == 3
+    assert err.count("landscape shallow: error:") == 4
