@@ -32,6 +32,7 @@ from landscape.flatness.directions import (
     random_direction,
     random_plane,
 )
+from landscape.flatness.interpolation import interpolation
 from landscape.flatness.local_energy import (
     BNPolicy,
     LocalEnergyResult,
@@ -52,7 +53,6 @@ from landscape.flatness.surfaces import (
     PCAPlane,
     Surface1DResult,
     Surface2DResult,
-    interpolation,
     pca_plane,
     surface_1d,
     surface_2d,

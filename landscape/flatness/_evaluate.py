@@ -23,49 +23,22 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from landscape.errors import ConfigError, NonDeterministicError
+from landscape.errors import ConfigError
 from landscape.flatness import _fused
+from landscape.flatness._modes import (  # noqa: F401  (re-exported)
+    check_mode,
+    is_classification,
+    vmap_is_slow,
+)
 from landscape.flatness._stack import AffineStack, _Lazy
 from landscape.forward import Forward, batch_size, default_forward, resolve_forward
-from landscape.hessian._checks import check_scalar_loss, stochastic_modules
+from landscape.hessian._checks import check_scalar_loss
 from landscape.hessian._data import Batch, check_reiterable, iterate
 from landscape.hessian._functional import call_with
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 Fused = tuple[torch.Tensor, torch.Tensor]
 _NORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
-
-
-def vmap_is_slow(model: nn.Module, device: torch.device) -> bool:
-    """Whether copies of ``model`` are faster evaluated one by one than under ``vmap``.
-
-    ``vmap`` turns a convolution over ``K`` weight copies into one grouped convolution, which the
-    CPU kernels run 3-4x slower than ``K`` plain ones (LeNet, 1000 Fashion-MNIST images, one
-    thread: 16 copies forward 3.8 s vs 1.1 s, 4 copies forward and backward 2.8 s vs 1.0 s).
-    On a GPU ``vmap`` is kept: on an H200 (LeNet, 1000 images) it is as fast as the loop for
-    the local energy and 1.5x faster for SGLD (``benchmarks/measure.py``).
-    """
-    return device.type == "cpu" and any(isinstance(m, nn.modules.conv._ConvNd)
-                                        for m in model.modules())
-
-
-def check_mode(model: nn.Module, bn: str) -> None:
-    """Refuse train-mode dropout (always) and train-mode BatchNorm (unless recalibrating)."""
-    findings = stochastic_modules(model)
-    if bn == "recalibrate":
-        findings = [f for f in findings if not f.startswith("BatchNorm")]
-    if findings:
-        raise NonDeterministicError(
-            "the perturbed losses would not be functions of the weights: " + "; ".join(findings)
-            + ". Call model.eval() first (BatchNorm then uses its stored running statistics, "
-            "dropout is off), or pass bn='recalibrate' to re-estimate BatchNorm statistics for "
-            "every perturbed copy")
-
-
-def is_classification(out: torch.Tensor, y: Any) -> bool:
-    """Whether the error rate is defined: ``[n, C]`` logits and integer labels ``[n]``."""
-    return (isinstance(y, torch.Tensor) and not y.is_floating_point() and not y.is_complex()
-            and out.ndim == 2 and y.ndim == 1 and out.shape[0] == y.shape[0])
 
 
 class Evaluator:

@@ -2,8 +2,9 @@
 back-propagation, then a one-layer "format" head trained with cross-entropy, or the unformatted
 read-out.
 
-The estimators (:func:`gaussian_kernel`, :func:`hsic`, :func:`normalized_hsic`) follow the
-authors' code choasma/HSIC-bottleneck (``source/hsicbt/math/hsic.py``); the procedure is
+The estimators (:func:`gaussian_kernel`, :func:`hsic`, :func:`normalized_hsic`, in
+:mod:`landscape.objectives._hsic_estimators` and importable from here) follow the authors' code
+choasma/HSIC-bottleneck (``source/hsicbt/math/hsic.py``); the procedure is
 :class:`HSICBottleneck`.
 """
 
@@ -16,79 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape.errors import ConfigError, NonFiniteError
+from landscape.objectives._hsic_estimators import (  # noqa: F401  (re-exported)
+    flat,
+    gaussian_kernel,
+    greedy_class_units,
+    hsic,
+    normalized_hsic,
+)
 from landscape.objectives._softmax import finite
 from landscape.objectives.base import Batch, Objective, StepContext, StepOutput
 from landscape.objectives.sam import preserved_batchnorm_stats
-
-
-def _flat(a: torch.Tensor) -> torch.Tensor:
-    return a.reshape(a.shape[0], -1)
-
-
-def gaussian_kernel(a: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian kernel matrix with a per-dimension width: K_ij = exp(−‖a_i − a_j‖² / (2σ²·d)).
-
-    ``a`` is ``[m, ...]``, flattened to ``[m, d]``. Scaling the width by the dimension d is the
-    authors' code (``kernelmat``), so one σ serves layers of any width.
-    """
-    a = _flat(a)
-    sq = (a * a).sum(dim=1)
-    dist = (sq[:, None] - 2.0 * a @ a.T + sq[None, :]).abs()  # as the code's ``distmat``
-    return torch.exp(-dist / (2.0 * sigma * sigma * a.shape[1]))
-
-
-def _right_centred(k: torch.Tensor) -> torch.Tensor:
-    """K·H with H = I − (1/m)·11ᵀ: every row minus its mean."""
-    return k - k.mean(dim=1, keepdim=True)
-
-
-def hsic(a: torch.Tensor, b: torch.Tensor, sigma: float) -> torch.Tensor:
-    """The (biased) HSIC estimator (m − 1)⁻²·tr(K_a H K_b H) with :func:`gaussian_kernel`."""
-    m = a.shape[0]
-    ka, kb = _right_centred(gaussian_kernel(a, sigma)), _right_centred(gaussian_kernel(b, sigma))
-    return (ka * kb.T).sum() / (m - 1) ** 2
-
-
-def normalized_hsic(a: torch.Tensor, b: torch.Tensor, sigma: float,
-                    epsilon: float = 1e-5) -> torch.Tensor:
-    """Normalised HSIC nHSIC(a, b) = tr(K̃_a K̃_b), K̃ = K̄(K̄ + ε·m·I)⁻¹, K̄ = K·H.
-
-    As the authors' ``hsic_normalized_cca``: the kernel is centred on the right only, and
-    ε = 1e-5 by default. K̄ commutes with (K̄ + εmI)⁻¹, so K̃ is computed by one linear solve.
-    Costs O(m³) in the batch size m.
-    """
-    m = a.shape[0]
-    eye = torch.eye(m, dtype=a.dtype, device=a.device)
-
-    def tilde(x: torch.Tensor) -> torch.Tensor:
-        kc = _right_centred(gaussian_kernel(x, sigma))
-        return torch.linalg.solve(kc + epsilon * m * eye, kc)
-
-    ra, rb = tilde(a), tilde(b.to(a.dtype))
-    return (ra * rb.T).sum()
-
-
-def greedy_class_units(mean_activations: torch.Tensor) -> torch.Tensor:
-    """The unformatted read-out's class → unit map from per-class mean activations ``[C, U]``.
-
-    Classes in order 0, 1, …: class c takes the unit with the largest mean activation over
-    class c's samples among the units not taken yet (the authors' ``get_accuracy_hsic``).
-    A row of NaN (a class without samples) takes the first free unit. Returns ``[C]`` unit indices.
-    """
-    c, u = mean_activations.shape
-    if u < c:
-        raise ConfigError(f"the unformatted read-out needs at least one unit per class in the last"
-                          f" hidden layer: {u} units for {c} classes")
-    free = torch.ones(u, dtype=torch.bool)
-    units = torch.empty(c, dtype=torch.long)
-    for cls in range(c):
-        row = torch.nan_to_num(mean_activations[cls].double(), nan=float("-inf"))
-        row = row.masked_fill(~free, float("-inf"))
-        pick = int(torch.argmax(row)) if bool(torch.isfinite(row).any()) \
-            else int(torch.nonzero(free)[0])
-        units[cls] = pick
-        free[pick] = False
-    return units
 
 
 def _block_forward(block: nn.Module, h: torch.Tensor) -> torch.Tensor:
@@ -139,7 +77,7 @@ def recompute_batchnorm_stats(blocks: list[nn.Module], x: torch.Tensor, batch_si
             m.momentum = None  # cumulative average
             m.train()
         for start in starts:
-            h = _flat(x[start:start + batch_size])
+            h = flat(x[start:start + batch_size])
             for block in blocks:
                 h = _block_forward(block, h)
     finally:
@@ -327,7 +265,7 @@ class HSICBottleneck(Objective):
                                  f"step {ctx.step}: lower the learning rate or raise sigma")
 
     def _hsic_step(self, batch: Batch, ctx: StepContext) -> StepOutput:
-        x = _flat(batch.x)
+        x = flat(batch.x)
         y = F.one_hot(batch.y, ctx.num_classes).to(x.dtype)
         h = x
         losses = []
@@ -355,7 +293,7 @@ class HSICBottleneck(Objective):
         modes = [b.training for b in blocks]
         try:
             with torch.no_grad():
-                h = _flat(x)
+                h = flat(x)
                 for block in blocks:
                     block.eval()
                     h = _block_forward(block, h)
