@@ -78,7 +78,7 @@ add(Measure(
     result_type=LocalEnergyResult, summary_only=("reference_sigma",),
     scalars=(Scalar("local_energy_error", "δerr(σ*)",
                     "local energy of the training error at σ = reference_sigma (fraction)",
-                    axis="δ training error at σ* (fraction)"),
+                    axis="δ training error at σ* (fraction)", signed=True),
              Scalar("local_energy_loss", "δloss(σ*)",
                     "local energy of the training loss at σ = reference_sigma (objective units)",
                     log=True, axis="δ training loss at σ* (objective units)")),
@@ -163,7 +163,8 @@ add(Measure(
     result_type=LocalEntropyResult,
     scalars=(Scalar("local_entropy", "ΔΦ(γ_min)",
                     "local entropy excess over a flat region at the smallest γ (nats)",
-                    "higher", log=True, axis="local entropy ΔΦ at the smallest γ (nats)"),),
+                    "higher", log=True, axis="local entropy ΔΦ at the smallest γ (nats)",
+                    signed=True),),
     description="ΔΦ(γ) by coupled SGLD chains, annealed from large to small γ",
     resumable=True, figure=figures.local_entropy, figure_name="local_entropy",
     caption=lambda s: f"γ = {min(s['gammas']):g}, {s['num_chains']} SGLD chains"))
@@ -184,9 +185,9 @@ add(Measure(
     name="gap", compute=_gap, defaults={},
     summarise=lambda r, s: {"error_gap": r.error_gap, "loss_gap": r.loss_gap},
     scalars=(Scalar("error_gap", "error gap", "test error − training error (fraction)", None,
-                    axis="error gap (test − train error)"),
+                    axis="error gap (test − train error)", signed=True),
              Scalar("loss_gap", "loss gap", "test loss − training loss (objective units)",
-                    None, axis="loss gap (objective units)")),
+                    None, axis="loss gap (objective units)", signed=True)),
     description="the generalisation gap at the last epoch, from the stored history",
     stored=False, uses_model=False))
 

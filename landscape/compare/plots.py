@@ -183,7 +183,7 @@ def plot_measure_by_condition(groups: Mapping[str, Sequence[MinimumMeasures]], k
         _by_objective(ax, rs, key, objectives=objectives, seeds=seeds)
         ax.set_title(label)
         ax.grid(alpha=0.3, which="both")
-        if key in ("error_gap", "loss_gap", "local_entropy", "local_energy_error"):
+        if m.signed:
             ax.axhline(0.0, color="0.6", lw=0.8)
     axes[0, 0].set_ylabel(_wrap(ylabel or f"{m.label}: {m.description}", 45))
     values = np.array([r.scalars()[key] for r in everything])

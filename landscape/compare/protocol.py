@@ -40,6 +40,8 @@ class Scalar:
             (``None`` for what is not a flatness measure, such as the gap).
         log: whether its values can span decades (drawn on a log scale).
         axis: an axis label with units (defaults to ``label``).
+        signed: whether its sign means something (a gap, an excess over a flat region): its
+            figures mark zero.
     """
 
     key: str
@@ -48,6 +50,7 @@ class Scalar:
     flatter: Flatter | None = "lower"
     log: bool = False
     axis: str = ""
+    signed: bool = False
 
     @property
     def axis_label(self) -> str:
