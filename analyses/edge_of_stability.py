@@ -107,7 +107,7 @@ def run(spec: Spec, data: LabelledDataset, path: str) -> TrainResult | None:
                          batch_size=spec.batch_size, lr=spec.lr, momentum=0.0,
                          schedule="constant", seed=0, track_curvature=spec.every,
                          track_unit="step", track_samples=0, track_trace_matvecs=0,
-                         track_tol=1e-3)
+                         track_tol=1e-3, track_top_k=2)
     model = build("mlp", data.input_shape, data.num_classes, seed=0, depth=2, width=64,
                   activation="tanh").double()
     objective = get("sam", rho=SAM_RHO, base=spec.loss) if spec.method == "sam" \

@@ -69,6 +69,9 @@ class TrainConfig:
             says how far it got, and the next continues from its vector. Default 300: run to
             ``track_tol``. A small budget (3-4) makes tracking cheap at the price of accuracy
             (``benchmarks/tracking.py``).
+        track_top_k: eigenpairs computed at each measurement (the largest is λ_max; the next
+            start spans them all, so a crossing among them cannot lock the warm start onto a
+            former top eigenvalue). Default 2.
         track_trace_matvecs: Hutch++ products for the trace per measurement (0: no trace).
             Default 6: two sketch, two exact and two Hutchinson products, the fewest that give a
             standard error.
@@ -97,6 +100,7 @@ class TrainConfig:
     track_samples: int = 256
     track_tol: float = 1e-3
     track_max_matvecs: int = 300
+    track_top_k: int = 2
     track_trace_matvecs: int = 6
     track_local_energy: float = 0.0
     track_local_energy_draws: int = 8
@@ -121,9 +125,9 @@ class TrainConfig:
         if self.track_unit not in ("epoch", "step"):
             raise ConfigError(f"unknown track_unit {self.track_unit!r}: epoch or step")
         if self.track_curvature < 0 or self.track_samples < 0 or self.track_trace_matvecs < 0 \
-                or self.track_max_matvecs < 1:
+                or self.track_max_matvecs < 1 or self.track_top_k < 1:
             raise ConfigError("track_curvature, track_samples and track_trace_matvecs must be "
-                              ">= 0, track_max_matvecs >= 1")
+                              ">= 0, track_max_matvecs and track_top_k >= 1")
         if 0 < self.track_trace_matvecs < 3:
             raise ConfigError("track_trace_matvecs must be 0 or >= 3 (Hutch++), got "
                               f"{self.track_trace_matvecs}")
