@@ -32,10 +32,11 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="measure on a fixed stratified subset of N training samples (default: "
                         "the whole training set; 400 with --quick)")
+    from landscape.compare.registry import DEFAULT_MEASURES
+
     p.add_argument("--measures", default=None, metavar="NAME,...",
-                   help="comma-separated registry names of the measures (default: local_energy,"
-                        " width, sharpness, local_entropy, hessian_top, hessian_trace, "
-                        "hessian_density, gap)")
+                   help="comma-separated registry names of the measures (default: "
+                        f"{', '.join(DEFAULT_MEASURES)})")
     p.add_argument("--set", action="append", default=None, metavar="MEASURE.KEY=VALUE",
                    help="a setting of one measure, e.g. hessian_top.k=10 (repeatable)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
