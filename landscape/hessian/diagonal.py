@@ -8,7 +8,7 @@ named parameter of a network, or every layer) comes from the same products, with
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,7 +23,7 @@ from landscape.hessian._results import ArraysMixin
 from landscape.hessian._sketch import apply, exact_diagonal, leave_one_out, probes
 
 DiagonalMethod = Literal["hutchinson", "xdiag"]
-BlockLevel = Literal["parameter", "module"]
+BlockLevel = Literal["parameter", "layer"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,27 +85,26 @@ class DiagonalResult(ArraysMixin):
         """The blocks' names."""
         return tuple(self.block_names.split("\n"))
 
-    def per_block(self, by: BlockLevel = "parameter") -> BlockTraces:
+    def per_block(self, by: BlockLevel | Mapping[str, Sequence[str]] = "parameter"
+                  ) -> BlockTraces:
         """The trace of every block, from the same products as the diagonal.
 
         Args:
             by: ``"parameter"`` (default): one block per named parameter (as the estimate was
-                made); ``"module"``: parameters of the same module summed (``"0.weight"`` and
-                ``"0.bias"`` → ``"0"``; parameters of the root module → ``"<root>"``).
+                made); ``"layer"``: the parameters of each module summed (``"0.weight"`` and
+                ``"0.bias"`` → ``"0"``; the model's own parameters → ``"(root)"``, as
+                :func:`~landscape.hessian.blocks.parameter_blocks`); or a mapping
+                ``{label: [parameter names]}``, e.g. ``parameter_blocks(model, by="type")``.
 
         Example:
             >>> A = torch.diag(torch.arange(1.0, 7.0, dtype=torch.float64))
             >>> r = diagonal(A, 6, method="xdiag", blocks={"a.weight": 2, "a.bias": 1, "b": 3})
-            >>> r.per_block("module").as_dict()
-            {'a': (6.0, 0.0), '<root>': (15.0, 0.0)}
+            >>> r.per_block("layer").as_dict()
+            {'a': (6.0, 0.0), '(root)': (15.0, 0.0)}
         """
-        check_choice("by", by, ("parameter", "module"))
-        names, sums = list(self.names), self.block_samples
-        sizes = self.block_sizes
-        if by == "module":
-            groups: dict[str, list[int]] = {}
-            for j, n in enumerate(names):
-                groups.setdefault(n.rpartition(".")[0] or "<root>", []).append(j)
+        names, sums, sizes = list(self.names), self.block_samples, self.block_sizes
+        if by != "parameter":
+            groups = _groups(names, by)
             names = list(groups)
             sums = np.stack([sums[:, idx].sum(1) for idx in groups.values()], axis=1)
             sizes = np.array([sizes[idx].sum() for idx in groups.values()], dtype=np.int64)
@@ -117,6 +116,32 @@ class DiagonalResult(ArraysMixin):
         else:
             err = np.full(len(names), np.nan)
         return BlockTraces(names=tuple(names), estimate=sums.mean(0), stderr=err, sizes=sizes)
+
+
+def _groups(names: list[str], by: str | Mapping[str, Sequence[str]]) -> dict[str, list[int]]:
+    """``{label: [block indices]}`` for :meth:`DiagonalResult.per_block`."""
+    if isinstance(by, str):
+        check_choice("by", by, ("parameter", "layer"))
+        groups: dict[str, list[int]] = {}
+        for j, n in enumerate(names):
+            groups.setdefault(n.rpartition(".")[0] or "(root)", []).append(j)
+        return groups
+    if not isinstance(by, Mapping) or not by:
+        raise ConfigError("by must be 'parameter', 'layer' or a non-empty mapping "
+                          "{label: [parameter names]}")
+    index = {n: j for j, n in enumerate(names)}
+    out, seen = {}, set()
+    for label, members in by.items():
+        members = [members] if isinstance(members, str) else list(members)
+        unknown = [n for n in members if n not in index]
+        if unknown or not members:
+            raise ConfigError(f"block {label!r}: {unknown or 'no names'} not among the "
+                              f"estimate's blocks {names}")
+        if seen & set(members):
+            raise ConfigError(f"block {label!r} repeats {sorted(seen & set(members))}")
+        seen |= set(members)
+        out[str(label)] = [index[n] for n in members]
+    return out
 
 
 def _blocks(H: LinearOperator, blocks: Mapping[str, int] | None) -> tuple[list[str], list[int]]:

@@ -45,13 +45,25 @@ def test_unbiased_on_a_network_hessian(problem: dict, method: str) -> None:
 def test_block_traces_unbiased_over_seeds(problem: dict, method: str) -> None:
     H = _operator(problem)
     exact_blocks = _block_traces(problem, H)
-    runs = [diagonal(H, 20, method=method, seed=s).per_block("module") for s in range(30)]
+    runs = [diagonal(H, 20, method=method, seed=s).per_block("layer") for s in range(30)]
     assert runs[0].names == ("0", "2", "4")
     assert runs[0].sizes.tolist() == [6 * 16 + 16, 16 * 16 + 16, 16 * 4 + 4]
     est = np.stack([r.estimate for r in runs])
     for j, mod in enumerate(runs[0].names):
         truth = exact_blocks[f"{mod}.weight"] + exact_blocks[f"{mod}.bias"]
         assert abs(est[:, j].mean() - truth) <= 3.5 * est[:, j].std(ddof=1) / np.sqrt(30)
+
+
+def test_blocks_by_type_from_parameter_blocks(problem: dict) -> None:
+    from landscape.hessian.blocks import parameter_blocks
+
+    H = _operator(problem)
+    r = diagonal(H, H.num_params, method="xdiag", block_size=128)  # exact
+    groups = parameter_blocks(problem["model"], by="type")
+    typed = r.per_block(groups).as_dict()
+    assert list(typed) == ["linear"]
+    assert typed["linear"][0] == pytest.approx(float(torch.trace(problem["H"])), rel=1e-10)
+    assert r.per_block("layer").names == tuple(parameter_blocks(problem["model"], by="layer"))
 
 
 def test_xdiag_exact_with_as_many_products_as_rows(problem: dict) -> None:
@@ -129,8 +141,10 @@ def test_bad_arguments() -> None:
     for kwargs in bad:
         with pytest.raises(ConfigError):
             diagonal(A, **{"num_matvecs": 4, **kwargs})  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="by must be"):
-        diagonal(A, 4).per_block("layer")  # type: ignore[arg-type]
+    r = diagonal(A, 4)
+    for by in ("module", {}, {"x": ["nope"]}, {"x": ["all"], "y": ["all"]}):
+        with pytest.raises(ConfigError, match=r"by must be|not among|repeats"):
+            r.per_block(by)  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         diagonal(torch.ones(2, 3), 4)
 
