@@ -14,13 +14,22 @@ Sections:
   c) SLQ, 10 probes × 80 steps: lock-step block vs 10 sequential single-probe runs.
   d) trace: Hutch++ and Hutchinson with 99/100 products (error vs the SLQ-free exact trace is not
      available at this size; the spread over seeds is printed).
+  f) trace and diagonal estimators against the number of products (``--only f``): the digits
+     data, a smaller tanh MLP 64→32→32→10 (3 466 parameters, same training) whose Hessian is
+     formed exactly (3 466 products with the unit vectors); median over seeds of the relative
+     trace error ``|t̂ − tr H| / |tr H|`` for Hutchinson, Hutch++ and XTrace, and of the
+     relative diagonal error ``‖d̂ − diag H‖ / ‖diag H‖`` for Hutchinson and XDiag, side by side
+     with curvlinops' ``hutchinson_trace``, ``hutchpp_trace``, ``xtrace``, ``hutchinson_diag``
+     and ``xdiag`` where importable. The estimators run on the explicit matrix (a
+     ``MatrixOperator``: the same products as through the HVP, far cheaper), checked once
+     against the HVP operator.
   e) optional larger case (``--fashion``): Fashion-MNIST 5000 samples, MLP 784→256→256→10, float32,
      streamed in batches of 500: HVP/gradient and top-1 cost.
 
-Run: ``python benchmarks/hessian.py [--rounds 7] [--fashion] [--device cuda]``. On a GPU the
-same problems run on the device (timings synchronised), the peers (CPU-only here) are left out,
-and scipy's ``eigsh`` copies every vector to the host and back. Timings on a shared machine drift;
-only ratios measured within a round are reported. No thresholds are checked here.
+Run: ``python benchmarks/hessian.py [--rounds 7] [--fashion] [--device cuda] [--only f]``. On a
+GPU the same problems run on the device (timings synchronised), the peers (CPU-only here) are left
+out, and scipy's ``eigsh`` copies every vector to the host and back. Timings on a shared machine
+drift; only ratios measured within a round are reported. No thresholds are checked here.
 """
 
 from __future__ import annotations
@@ -40,17 +49,25 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from landscape.hessian import HessianOperator, eigenvalues, spectral_density, trace
+from landscape.hessian import (
+    HessianOperator,
+    MatrixOperator,
+    diagonal,
+    eigenvalues,
+    spectral_density,
+    trace,
+)
 
 
-def digits_problem(steps: int = 300) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+def digits_problem(steps: int = 300, widths: tuple[int, ...] = (64, 128, 128, 10)
+                   ) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
     X = torch.tensor(d.data, dtype=torch.float64)
     X = (X - X.mean(0)) / X.std(0).clamp_min(1e-8)
     y = torch.tensor(d.target)
-    return _trained_mlp((64, 128, 128, 10), X, y, steps, torch.float64)
+    return _trained_mlp(widths, X, y, steps, torch.float64)
 
 
 def fashion_problem(n: int = 5000, steps: int = 100
@@ -407,6 +424,106 @@ def section_trace(H: HessianOperator) -> None:
               f"± {vals.std(ddof=1):.1e} (spread); reported stderr {est[0].stderr:.1e}")
 
 
+BUDGETS = (12, 24, 48, 96, 192, 384, 768)  # even and divisible by 3 (curvlinops' Hutch++)
+
+
+def _dense(H: HessianOperator, block: int = 200) -> torch.Tensor:
+    """The explicit Hessian from ``P`` products with the unit vectors (float64, CPU)."""
+    P = H.num_params
+    cols = []
+    for s in range(0, P, block):
+        E = torch.zeros(P, min(block, P - s), dtype=H.dtype, device=H.device)
+        E[torch.arange(s, s + E.shape[1]), torch.arange(E.shape[1])] = 1
+        cols.append((H @ E).double().cpu())
+    A = torch.cat(cols, dim=1)
+    return 0.5 * (A + A.t())
+
+
+def _peer_estimators() -> dict[str, Callable[..., torch.Tensor]]:
+    try:
+        import curvlinops  # type: ignore[import-not-found]
+    except ImportError:
+        print("  (curvlinops not importable: its estimators skipped; "
+              "pip install curvlinops-for-pytorch)")
+        return {}
+    names = ("hutchinson_trace", "hutchpp_trace", "xtrace", "hutchinson_diag", "xdiag")
+    missing = [n for n in names if not hasattr(curvlinops, n)]
+    if missing:
+        print(f"  (curvlinops lacks {missing}: its estimators skipped)")
+        return {}
+    return {n: getattr(curvlinops, n) for n in names}
+
+
+def _table(title: str, rows: dict[str, list[float]]) -> None:
+    print(f"  {title}")
+    print("  " + f"{'products':<28}" + "".join(f"{m:>9d}" for m in BUDGETS))
+    for name, vals in rows.items():
+        print("  " + f"{name:<28}" + "".join(f"{v:9.1e}" for v in vals))
+
+
+def section_estimators(seeds: int = 10) -> None:
+    """Error against the number of products, median over ``seeds`` (section f)."""
+    model, lf, X, y = digits_problem(widths=(64, 32, 32, 10))
+    H = HessianOperator(model.to(DEVICE), lf, (X.to(DEVICE), y.to(DEVICE)))
+    t = time.perf_counter()
+    A = _dense(H)
+    exact_tr, exact_d = float(A.trace()), A.diagonal().clone()
+    print(f"\nf) trace and diagonal estimators vs products: MLP 64→32→32→10 on digits, "
+          f"P={H.num_params}; exact Hessian from {H.num_params} products in "
+          f"{time.perf_counter() - t:.0f} s; tr H = {exact_tr:.6g}, ‖diag H‖ = "
+          f"{float(exact_d.norm()):.4g}; median over {seeds} seeds")
+    via_hvp = trace(H, 48, method="xtrace", seed=0).estimate
+    via_mat = trace(A, 48, method="xtrace", seed=0).estimate
+    print(f"  check: XTrace(48) through the HVP operator {via_hvp:.10g}, through the matrix "
+          f"{via_mat:.10g}")
+    M = MatrixOperator(A)
+    peers = _peer_estimators()
+
+    def ours_trace(method: str) -> tuple[list[float], list[float]]:
+        err, se = [], []
+        for m in BUDGETS:
+            runs = [trace(M, m, method=method, seed=s) for s in range(seeds)]  # type: ignore
+            err.append(float(np.median([abs(r.estimate - exact_tr) for r in runs])))
+            se.append(float(np.median([r.stderr for r in runs])))
+        return [e / abs(exact_tr) for e in err], [v / abs(exact_tr) for v in se]
+
+    def peer(fn: Callable[..., torch.Tensor], diag: bool) -> list[float]:
+        out = []
+        for m in BUDGETS:
+            errs = []
+            for s in range(seeds):
+                torch.manual_seed(s)
+                est = fn(A, m)
+                errs.append(float((est - exact_d).norm() / exact_d.norm()) if diag
+                            else abs(float(est) - exact_tr) / abs(exact_tr))
+            out.append(float(np.median(errs)))
+        return out
+
+    rows: dict[str, list[float]] = {}
+    for method in ("hutchinson", "hutch++", "xtrace"):
+        rows[f"ours {method}"], se = ours_trace(method)
+        rows[f"  {method} reported stderr"] = se
+    for name in ("hutchinson_trace", "hutchpp_trace", "xtrace"):
+        if name in peers:
+            rows[f"curvlinops {name}"] = peer(peers[name], diag=False)
+    _table("relative trace error |t̂ − tr H| / |tr H|:", rows)
+    rows = {}
+    for method in ("hutchinson", "xdiag"):
+        rows[f"ours {method}"] = [float(np.median([
+            np.linalg.norm(diagonal(M, m, method=method, seed=s).estimate - exact_d.numpy())
+            for s in range(seeds)])) / float(exact_d.norm()) for m in BUDGETS]
+    for name in ("hutchinson_diag", "xdiag"):
+        if name in peers:
+            rows[f"curvlinops {name}"] = peer(peers[name], diag=True)
+    _table("relative diagonal error ‖d̂ − diag H‖ / ‖diag H‖:", rows)
+    r = diagonal(M, 192, method="xdiag", blocks=dict(zip(
+        H.param_names, [int(p.numel()) for p in model.parameters()])))
+    exact_blocks = [float(t.sum()) for t in torch.split(exact_d, list(r.block_sizes))]
+    print("  per-layer traces from one XDiag(192): " + "; ".join(
+        f"{n} {e:.4g} ± {se:.1g} (exact {x:.4g})" for (n, (e, se)), x in
+        zip(r.per_block().as_dict().items(), exact_blocks)))
+
+
 def section_fashion(rounds: int) -> None:
     print("\ne) larger case: Fashion-MNIST 5000 samples, MLP 784→256→256→10, float32, batches of "
           "500")
@@ -437,7 +554,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--fashion", action="store_true", help="also run the larger streamed case")
-    ap.add_argument("--only", default="abcd", help="sections to run, e.g. 'ab'")
+    ap.add_argument("--only", default="abcdf", help="sections to run, e.g. 'ab'")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per budget in section f")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     global DEVICE
@@ -445,6 +563,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {DEVICE}"
           + (f" ({torch.cuda.get_device_name(DEVICE)})" if DEVICE.type == "cuda" else ""))
+    if "f" in args.only:
+        section_estimators(args.seeds)
+    if not set(args.only) & set("abcd"):
+        return
     model, lf, X, y = digits_problem()
     model, X, y = model.to(DEVICE), X.to(DEVICE), y.to(DEVICE)
     if "a" in args.only:

@@ -171,3 +171,21 @@ def test_stored_in_a_study_file(tmp_path) -> None:
         back = load_result(study.file["runs/r/measurements/diag"])
     assert isinstance(back, DiagonalResult) and back.names == ("w", "b")
     np.testing.assert_array_equal(back.per_block().estimate, r.per_block().estimate)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_same_numbers_on_cuda(problem: dict) -> None:
+    """Probes are drawn on the CPU, the sketch's algebra runs in float64 on the operator's
+    device: the CUDA estimates equal the CPU ones to round-off."""
+    from landscape.hessian import trace
+
+    A = problem["H"]
+    for method in METHODS:
+        cpu = diagonal(A, 40, method=method, seed=1)
+        gpu = diagonal(A.cuda(), 40, method=method, seed=1)
+        np.testing.assert_allclose(gpu.estimate, cpu.estimate, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(gpu.block_samples, cpu.block_samples, rtol=1e-9)
+    t_cpu = trace(A, 40, method="xtrace", seed=1)
+    t_gpu = trace(A.cuda(), 40, method="xtrace", seed=1)
+    assert t_gpu.estimate == pytest.approx(t_cpu.estimate, rel=1e-9)
