@@ -26,6 +26,7 @@ from landscape.cli import (
     train,
     upgrade,
 )
+from landscape.cli._common import Parser
 from landscape.errors import LandscapeError
 
 SUBCOMMANDS = (train, info, compact, upgrade, demo, objectives, measure, correlate, hessian,
@@ -34,7 +35,7 @@ SUBCOMMANDS = (train, info, compact, upgrade, demo, objectives, measure, correla
 
 def make_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="landscape",
         description="Loss-landscape analysis: train networks under objectives into HDF5 studies "
                     "and measure the minima they reach.")

@@ -3,13 +3,74 @@
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import textwrap
 from typing import Any
 
 import torch
 
+from landscape._names import did_you_mean
 from landscape.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|obj|exc|ref|const):`(~?)([^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``", re.S)
+_EMPHASIS = re.compile(r"(\*\*?|`)([^*`\s][^*`]*?)\1")
+
+
+def plain_text(text: str | None, width: int | None = None) -> str | None:
+    """Sphinx/reStructuredText as plain text for ``--help``: roles (``:func:`~a.b```) become
+    their target (``b`` with ``~``), literals and emphasis lose their marks, a paragraph ending
+    in ``::`` ends in ``:``; prose paragraphs are re-wrapped to ``width`` (the terminal's, at most
+    100 columns) and indented blocks (examples) are kept line by line.
+
+    Example:
+        >>> plain_text("Runs :func:`~landscape.compare.measure_runs` on ``FILE``::", 79)
+        'Runs measure_runs on FILE:'
+    """
+    if not text:
+        return text
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2),
+                     textwrap.dedent(text).strip())
+    text = _EMPHASIS.sub(r"\2", _LITERAL.sub(r"\1", text))
+    width = width or min(shutil.get_terminal_size().columns - 2, 100)
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text):
+        block = re.sub(r"::$", ":", block.rstrip())
+        if block.startswith((" ", "\t")):  # an example: kept as written
+            paragraphs.append(block)
+        else:
+            paragraphs.append(textwrap.fill(" ".join(block.split()), width))
+    return "\n\n".join(paragraphs)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as :func:`plain_text` laid them out; option help as plain text too."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return " ".join((plain_text(super()._expand_help(action), 10_000) or "").split())
+
+
+class Parser(argparse.ArgumentParser):
+    """The command line's argument parser: descriptions, epilogs and option help in plain text
+    (:func:`plain_text`), and "did you mean" for a misspelt choice (a subcommand, a learner,
+    ...). Subparsers are of this class too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        for key in ("description", "epilog"):
+            kwargs[key] = plain_text(kwargs.get(key))
+        super().__init__(*args, **kwargs)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            names = [str(c) for c in action.choices]
+            raise argparse.ArgumentError(
+                action, f"invalid choice: {value!r}{did_you_mean(str(value), names)} (choose "
+                        f"from {', '.join(names)})")
 
 
 def parse_value(text: str) -> Any:
@@ -103,15 +164,21 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     from landscape.models import MODELS
 
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="mlp", choices=sorted(MODELS))
+    g.add_argument("--model", default="mlp", choices=sorted(MODELS),
+                   help="architecture (default mlp)")
     g.add_argument("--model-option", action="append", metavar="KEY=VALUE",
                    help="constructor option of the model, repeatable (e.g. dim=64 for vit_tiny)")
     g.add_argument("--depth", type=int, default=2, help="MLP hidden layers (default 2)")
     g.add_argument("--width", type=int, default=64, help="MLP hidden units (default 64)")
-    g.add_argument("--activation", default="relu")
-    g.add_argument("--batchnorm", action="store_true")
-    g.add_argument("--dropout", type=float, default=0.0)
-    g.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    g.add_argument("--activation", default="relu",
+                   help="MLP/LeNet nonlinearity: relu, tanh, gelu, sigmoid, elu, softplus "
+                        "(default relu)")
+    g.add_argument("--batchnorm", action="store_true",
+                   help="MLP/LeNet: BatchNorm after each hidden layer")
+    g.add_argument("--dropout", type=float, default=0.0,
+                   help="MLP/LeNet: dropout probability after each activation (default 0)")
+    g.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                   help="precision of the weights and data (default float32)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
 
 

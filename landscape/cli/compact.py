@@ -10,7 +10,7 @@ from landscape.store import compact
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compact", help="rewrite a study file without its lost space (files "
                                        "made before free-space tracking keep what was deleted)")
-    p.add_argument("file")
+    p.add_argument("file", help="study file")
     p.set_defaults(func=main)
 
 

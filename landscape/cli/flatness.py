@@ -23,19 +23,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "loss and error increase under random weight perturbations, "
                                    "with confidence intervals; resumable per σ.")
     p.add_argument("file", help="study file")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", required=True, help="run name in the study file")
     p.add_argument("--sigmas", default="0,0.01,0.02,0.05,0.1,0.2,0.3,0.5",
                    help="comma-separated σ values (default %(default)s)")
     p.add_argument("--draws", type=int, default=32, help="noise draws per σ (default 32)")
     p.add_argument("--noise", default="multiplicative",
-                   choices=["multiplicative", "additive", "filter", "layer"])
+                   choices=["multiplicative", "additive", "filter", "layer"],
+                   help="how the weights are perturbed (default multiplicative)")
     p.add_argument("--per-batch-noise", action="store_true",
                    help="redraw the noise per batch (cheaper, a different estimator)")
     p.add_argument("--bn", default="stored", choices=["stored", "recalibrate"],
                    help="BatchNorm statistics: as stored, or recalibrated per perturbed copy")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="measure on a fixed stratified subset of N training samples")
-    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batch-size", type=int, default=1024,
+                   help="evaluation batch size (default 1024)")
     p.add_argument("--width", type=float, default=None, metavar="THRESHOLD",
                    help="also find the flat-minimum width: σ where δ(train error) = THRESHOLD")
     p.add_argument("--sharpness", type=float, default=None, metavar="RHO",
@@ -46,15 +48,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chains", type=int, default=8, help="SGLD chains (default 8)")
     p.add_argument("--sgld-steps", type=int, default=200, help="SGLD steps per γ after burn-in")
     p.add_argument("--sgld-step-size", type=float, default=0.01, help="SGLD step size η")
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                   help="precision of the measurement (default float32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise draws (default 0)")
+    p.add_argument("--data-dir", default=None, help="where the run's dataset files are now")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute the asked results and replace them (results of other "
                         "settings are kept either way)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="figure path (default: beside the study, <study>-<run>-flatness.png)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=main)
 
 

@@ -13,15 +13,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "training data and store it in the study file; a rerun with "
                                    "the same settings loads the stored results.")
     p.add_argument("file", help="study file")
-    p.add_argument("--run", required=True)
+    p.add_argument("--run", required=True, help="run name in the study file")
     p.add_argument("--topk", type=int, default=10, help="largest eigenpairs (default 10; 0 skips)")
     p.add_argument("--bottomk", type=int, default=0, help="smallest eigenpairs")
     p.add_argument("--tol", type=float, default=1e-4, help="relative residual tolerance")
     p.add_argument("--trace", action="store_true", help="Hutch++ trace estimate")
-    p.add_argument("--trace-matvecs", type=int, default=99)
+    p.add_argument("--trace-matvecs", type=int, default=99,
+                   help="Hessian-vector products of the trace estimate (default 99)")
     p.add_argument("--density", action="store_true", help="spectral density by SLQ")
-    p.add_argument("--probes", type=int, default=10)
-    p.add_argument("--steps", type=int, default=80)
+    p.add_argument("--probes", type=int, default=10,
+                   help="random probe vectors of the density (default 10)")
+    p.add_argument("--steps", type=int, default=80,
+                   help="Lanczos steps per probe of the density (default 80)")
     p.add_argument("--params", default=None, metavar="PATTERN",
                    help="glob over parameter names selecting a block, e.g. 'hidden.0.*'")
     p.add_argument("--blocks", nargs="?", const="auto", default=None,
@@ -35,8 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="stream the data in batches")
     p.add_argument("--dtype", default="float64", choices=sorted(DTYPES),
                    help="precision of the measurement (default float64)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None,
+                   help="where to measure, e.g. cuda (default: the CPU)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random starts and probes (default 0)")
     p.add_argument("--data-dir", default=None, help="where the run's dataset files are now")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute the results asked for with these settings and replace them "

@@ -17,7 +17,7 @@ from landscape.store.models import trajectory_epochs
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show what a study file holds")
-    p.add_argument("file")
+    p.add_argument("file", help="study file")
     p.add_argument("--tree", action="store_true", help="list every dataset with shape and dtype")
     p.add_argument("--check", action="store_true",
                    help="read every stored value too (checks the checksums; slower)")

@@ -31,13 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--N", type=int, default=201, help="inputs (odd; default 201)")
     s.add_argument("--alpha", type=float, default=0.5, help="patterns per synapse P/(N K)")
     s.add_argument("--K", type=int, default=1, help="hidden units (1 or odd >= 3)")
-    s.add_argument("--learner", choices=LEARNERS, default="fbp")
+    s.add_argument("--learner", choices=LEARNERS, default="fbp",
+                   help="the learning algorithm (default fbp: focusing belief propagation)")
     s.add_argument("--seed", type=int, default=0, help="seed of the instance and the learner")
     s.add_argument("--kind", choices=("binary", "gaussian"), default="binary",
                    help="pattern entries (gaussian: use --learner gamma_ce --spherical)")
     s.add_argument("--out", required=True, help="study file")
     s.add_argument("--run", default=None, help="run name (default <learner>_N<N>_a<alpha>_s<seed>)")
-    s.add_argument("--overwrite", action="store_true")
+    s.add_argument("--overwrite", action="store_true", help="replace a run of that name")
     g = s.add_argument_group("learner settings")
     g.add_argument("--protocol", default="pseudo_reinforcement",
                    help="fbp: pseudo_reinforcement, scoping or reinforcement")
@@ -45,16 +46,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fbp: torch device of the BP messages (default cpu; e.g. cuda)")
     g.add_argument("--gamma-schedule", choices=("anneal", "jump"), default="anneal",
                    help="gamma_ce: slow geometric annealing or jump to --gamma-max")
-    g.add_argument("--gamma-min", type=float, default=0.5)
-    g.add_argument("--gamma-max", type=float, default=20.0)
-    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--gamma-min", type=float, default=0.5,
+                   help="gamma_ce: first inverse temperature of the annealing (default 0.5)")
+    g.add_argument("--gamma-max", type=float, default=20.0,
+                   help="gamma_ce: last inverse temperature (default 20)")
+    g.add_argument("--lr", type=float, default=None,
+                   help="gamma_ce / replicated_gd / entropic_gd: step size (default 0.5 binary, "
+                        "0.05 spherical)")
     g.add_argument("--epochs", type=int, default=300,
                    help="gamma_ce / replicated_gd / entropic_gd epochs; clipped max epochs")
     g.add_argument("--spherical", action="store_true",
                    help="gamma_ce, replicated_gd, entropic_gd: keep continuous spherical weights")
     g.add_argument("--sweeps", type=int, default=1000, help="sa: sweeps")
-    g.add_argument("--T0", type=float, default=2.0)
-    g.add_argument("--T1", type=float, default=0.05)
+    g.add_argument("--T0", type=float, default=2.0,
+                   help="sa: initial temperature, in errors (default 2)")
+    g.add_argument("--T1", type=float, default=0.05,
+                   help="sa: final temperature, in errors (default 0.05)")
     g.add_argument("--reinforce", type=float, default=0.0, metavar="PROB",
                    help="clipped: reinforcement probability (CP+R)")
     g.add_argument("--margin", type=float, default=0.0, help="clipped: reinforcement margin")
@@ -73,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     e = ssub.add_parser("local-entropy", help="BP local entropy S(d) around a stored solution")
     e.add_argument("file", help="study file")
-    e.add_argument("--run", required=True)
+    e.add_argument("--run", required=True, help="run name in the study file")
     e.add_argument("--points", type=int, default=20, help="couplings (d from 1e-3 to 0.3 at "
                                                           "alpha = 0)")
     e.add_argument("--name", default="local_entropy", help="measurement name")
@@ -83,11 +90,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     n = ssub.add_parser("local-energy", help="training error after random weight flips")
     n.add_argument("file", help="study file")
-    n.add_argument("--run", required=True)
+    n.add_argument("--run", required=True, help="run name in the study file")
     n.add_argument("--fractions", type=float, nargs="+",
-                   default=[0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5])
+                   default=[0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5],
+                   help="fractions of weights flipped (default 0 to 0.5)")
     n.add_argument("--samples", type=int, default=100, help="draws per fraction")
-    n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--seed", type=int, default=0, help="seed of the flips (default 0)")
     n.add_argument("--name", default="local_energy", help="measurement name")
     n.add_argument("--plot", default=None, metavar="PNG", help="also draw the curve (95%% CI)")
     n.set_defaults(func=main_local_energy)

@@ -39,8 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "Wheeler 2022); [ix, iy] grids written as they are "
                                    "computed, so a rerun resumes.")
     p.add_argument("file", help="study file")
-    p.add_argument("--run", required=True)
-    p.add_argument("--dim", type=int, default=2, choices=[1, 2])
+    p.add_argument("--run", required=True, help="run name in the study file")
+    p.add_argument("--dim", type=int, default=2, choices=[1, 2],
+                   help="a line (1) or a plane (2; default)")
     p.add_argument("--plane", default="random", choices=["random", "pca", "hessian"],
                    help="random directions, the PCA plane of the stored trajectory, or the "
                         "unit eigenvectors of the two largest Hessian eigenvalues of the loss "
@@ -56,15 +57,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="normalisation of random directions (default filter)")
     p.add_argument("--samples", type=int, default=None, metavar="N",
                    help="evaluate on a fixed stratified subset of N training samples")
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--batch-size", type=int, default=1024,
+                   help="evaluation batch size (default 1024)")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                   help="precision of the evaluation (default float32)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random directions (default 0)")
+    p.add_argument("--data-dir", default=None, help="where the run's dataset files are now")
     p.add_argument("--overwrite", action="store_true",
                    help="recompute this surface and replace it (other surfaces are kept)")
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="figure path (default: beside the study, <study>-<run>-surface-….png)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=main)
 
 

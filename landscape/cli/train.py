@@ -26,13 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--objective", default="ce", help="objective name (landscape objectives)")
     g.add_argument("--objective-param", action="append", metavar="KEY=VALUE",
                    help="objective parameter, repeatable (e.g. temperature=2)")
-    g.add_argument("--epochs", type=int, default=20)
-    g.add_argument("--batch-size", type=int, default=128)
-    g.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"])
-    g.add_argument("--lr", type=float, default=0.05)
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=0.0)
-    g.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step"])
+    g.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    g.add_argument("--batch-size", type=int, default=128, help="mini-batch size (default 128)")
+    g.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw"],
+                   help="optimiser (default sgd)")
+    g.add_argument("--lr", type=float, default=0.05, help="initial learning rate (default 0.05)")
+    g.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    g.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 weight decay (default 0)")
+    g.add_argument("--schedule", default="cosine", choices=["constant", "cosine", "step"],
+                   help="learning-rate schedule over the epochs (default cosine)")
     g.add_argument("--seed", type=int, default=0, help="seed of initialisation and training")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="EPOCHS",
                    help="store the weights on the trajectory every EPOCHS epochs")

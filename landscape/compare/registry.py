@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from landscape._names import unknown_name
 from landscape.compare.protocol import Context, Flatter, Measure, Scalar
 from landscape.errors import ConfigError
 
@@ -58,13 +59,9 @@ def get(name: str) -> Measure:
     """The measure called ``name`` (a clear error naming the known ones and close matches)."""
     _builtins()
     if name not in MEASURES:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(MEASURES), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ConfigError(f"unknown measure {name!r}{hint} (known: {', '.join(MEASURES)}; a "
-                          "measure registered by a module needs that module imported, e.g. "
-                          "landscape measure --plugin MODULE)")
+        raise unknown_name("measure", name, MEASURES,
+                           "a measure registered by a module needs that module imported, e.g. "
+                           "landscape measure --plugin MODULE")
     return MEASURES[name]
 
 

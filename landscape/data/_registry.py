@@ -8,6 +8,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from landscape._names import unknown_name
 from landscape.data._common import Split, check_split
 from landscape.data._dataset import LabelledDataset
 from landscape.data.cifar10 import cifar10
@@ -87,7 +88,7 @@ def available() -> tuple[str, ...]:
 def _canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("_", "-")
     if key not in _LOADERS:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {list(available())}")
+        raise unknown_name("dataset", name, available())
     return key
 
 

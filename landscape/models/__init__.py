@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from landscape._names import unknown_name
 from landscape._seeding import seeded_torch_global
 from landscape.errors import ConfigError
 from landscape.models._config import (
@@ -96,7 +97,7 @@ def build(name: str, input_shape: tuple[int, ...], num_classes: int, *, seed: in
         269722
     """
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+        raise unknown_name("model", name, MODELS)
     ctx = seeded_torch_global(seed, "init") if seed is not None else contextlib.nullcontext()
     with ctx:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from landscape._names import unknown_name
 from landscape.errors import ConfigError
 from landscape.objectives.base import Batch, LossObjective, Objective, StepContext, StepOutput
 from landscape.objectives.basic import CrossEntropy, MeanSquaredError
@@ -74,7 +75,7 @@ def get(name: str, **params: Any) -> Objective:
     try:
         cls = REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown objective {name!r}; available: {available()}") from None
+        raise unknown_name("objective", name, available()) from None
     try:
         return cls(**params)
     except TypeError as err:
