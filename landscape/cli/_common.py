@@ -16,7 +16,7 @@ from landscape.errors import ConfigError
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|obj|exc|ref|const):`(~?)([^`]+)`")
+_ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|obj|exc|const|math):`(~?)([^`]+)`")
 _LITERAL = re.compile(r"``(.+?)``", re.S)
 _EMPHASIS = re.compile(r"(\*\*?|`)([^*`\s][^*`]*?)\1")
 
