@@ -316,3 +316,21 @@ def test_two_tracked_eigenpairs_see_a_crossing_that_one_would_miss() -> None:
         found[k] = tracker.measure(model)["lambda_max"]
     assert found[1] == pytest.approx(2.99, rel=1e-10)  # locked onto the former top
     assert found[2] == pytest.approx(3.0, rel=1e-10)
+
+
+def test_the_training_plot_draws_lambda_max_against_the_stability_threshold(
+        data, study_path: Path) -> None:
+    from landscape.plot import training_curves
+
+    train(_model(), get("ce"), *data, replace(CONFIG, momentum=0.5, schedule="constant"),
+          study=study_path, run="r", progress=False)
+    train(_model(), get("ce"), *data, replace(CONFIG, track_curvature=0), study=study_path,
+          run="plain", progress=False)
+    fig = training_curves(study_path)
+    ax = fig.axes[2]
+    assert "λ_max" in ax.get_ylabel() and ax.get_yscale() == "log"
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"r λ_max", "r (2+2β)/η, β = 0.5"}  # the untracked run has none
+    np.testing.assert_allclose(lines["r (2+2β)/η, β = 0.5"].get_ydata(), 3.0 / CONFIG.lr)
+    np.testing.assert_array_equal(lines["r λ_max"].get_xdata(), [0, 2, 4, 5])
+    assert len(training_curves(study_path, ["plain"]).axes) == 2
