@@ -39,8 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import torch
-    from tqdm.auto import tqdm
 
+    from landscape._progress import progress
     from landscape.compare import (
         MeasureConfig,
         correlation_table,
@@ -65,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
           f"{train_data.num_classes} classes; {len(runs)} runs ({', '.join(DEMO_OBJECTIVES)} × "
           f"seeds {', '.join(map(str, DEMO_SEEDS))}), {epochs} epochs each, "
           f"{torch.get_num_threads()} thread(s) -> {args.out}")
-    bar = tqdm(runs, desc="training", unit="run", disable=args.quiet, leave=False)
+    bar = progress(runs, desc="training", unit="run", quiet=args.quiet)
     for run, name, seed in bar:
         bar.set_postfix_str(run)
         model = build("mlp", train_data.input_shape, train_data.num_classes, seed=seed,
@@ -74,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
                              checkpoint_every=max(1, epochs // 10))
         h = train(model, get(name), train_data, test_data, config, study=args.out, run=run,
                   overwrite=args.overwrite, progress=False).history
-        tqdm.write(f"  {run:26s} train loss {h['train_loss'][-1]:.3e}  train acc "
+        bar.write(f"  {run:26s} train loss {h['train_loss'][-1]:.3e}  train acc "
                    f"{h['train_acc'][-1]:.4f}  test acc {h['test_acc'][-1]:.4f}")
     bar.close()
     trained = time.perf_counter()

@@ -48,10 +48,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(results of other settings are kept either way)")
     p.add_argument("--plot", default=None, metavar="PNG", help="figure path (default: beside "
                    "the study, <study>-<run>-hessian.png)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, a line per measure or block in a log)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from landscape._progress import progress
     from landscape.cli._common import figure_path
     from landscape.compare import MeasureConfig, measure_minimum
     from landscape.hessian.plots import plot_density, plot_topk
@@ -76,10 +79,13 @@ def main(args: argparse.Namespace) -> int:
         from landscape.errors import ConfigError
 
         raise ConfigError("nothing to measure: ask for --topk, --bottomk, --trace or --density")
-    m = measure_minimum(args.file, args.run, measures=list(asked), settings=asked,
-                        config=MeasureConfig(num_samples=args.samples, seed=args.seed),
-                        overwrite=args.overwrite, device=args.device, data_dir=args.data_dir,
-                        dtype=args.dtype, batch_size=args.batch_size)
+    with progress(total=len(asked), desc=f"hessian {args.run}", unit="measure",
+                  quiet=args.quiet) as bar:
+        m = measure_minimum(args.file, args.run, measures=list(asked), settings=asked,
+                            config=MeasureConfig(num_samples=args.samples, seed=args.seed),
+                            overwrite=args.overwrite, device=args.device,
+                            data_dir=args.data_dir, dtype=args.dtype, batch_size=args.batch_size,
+                            on_stage=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     curvature = common["curvature"]
     print(f"{args.run}: {curvature} of the training loss; computed "
           f"{', '.join(m.recomputed) or 'nothing (all stored)'}")
@@ -119,6 +125,7 @@ def _blocks(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from landscape._progress import progress
     from landscape.cli._common import figure_path
     from landscape.compare import MeasureConfig, measure_minimum
     from landscape.hessian.blocks import js_distances, parameter_blocks
@@ -131,7 +138,8 @@ def _blocks(args: argparse.Namespace) -> int:
     blocks = parameter_blocks(model, args.blocks)
     curvature = "ggn" if args.ggn else "hessian"
     densities, counts = {}, {}
-    for label, names in blocks.items():
+    for label, names in progress(blocks.items(), total=len(blocks), desc=f"hessian {args.run}",
+                                 unit="block", quiet=args.quiet):
         count = sum(sizes[n] for n in names)
         asked = {"hessian_density": {"num_probes": args.probes,
                                      "num_steps": min(args.steps, count),

@@ -86,6 +86,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--name", default="local_entropy", help="measurement name")
     e.add_argument("--device", default=None, help="torch device of the BP messages (default cpu)")
     e.add_argument("--plot", default=None, metavar="PNG", help="also draw S(d) with H2(d)")
+    e.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, a line per coupling in a log)")
     e.set_defaults(func=main_local_entropy)
 
     n = ssub.add_parser("local-energy", help="training error after random weight flips")
@@ -169,7 +171,8 @@ def main_local_entropy(args: argparse.Namespace) -> int:
         print(f"warning: {args.run} is not a solution ({sol.result.errors} errors); BP counts "
               "solutions near it")
     curve = local_entropy(sol.result.weights, sol.xi, sol.labels, K=sol.result.K,
-                          couplings=default_couplings(args.points), device=args.device)
+                          couplings=default_couplings(args.points), device=args.device,
+                          progress=not args.quiet)
     save_measurement(args.file, args.run, args.name, curve, attrs={"points": args.points})
     print(f"{args.run}/{args.name}: {int(curve.converged.sum())}/{curve.converged.size} "
           f"couplings converged, {curve.seconds:.2f} s")

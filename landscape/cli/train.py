@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--run", default=None, help="run name (default MODEL-OBJECTIVE-seedSEED)")
     o.add_argument("--overwrite", action="store_true", help="retrain a run that exists")
     o.add_argument("--plot", default=None, metavar="PNG", help="draw the training curves there")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal, a line per epoch in a log)")
     p.set_defaults(func=main)
 
 
@@ -102,7 +103,7 @@ def main(args: argparse.Namespace) -> int:
     model = build_model(args, train_data, args.seed)
     run = args.run or f"{args.model}-{args.objective}-seed{args.seed}"
     result = train(model, objective, train_data, test_data, config, study=args.out, run=run,
-                   overwrite=args.overwrite, progress=False if args.quiet else None)
+                   overwrite=args.overwrite, progress=not args.quiet)
     h = result.history
     if config.epochs == 0:
         state = "nothing trained (--epochs 0), the initialisation evaluated"

@@ -40,11 +40,11 @@ def figure_jobs(results: Sequence[MinimumMeasures]
 def measure_figures(results: Sequence[MinimumMeasures], folder: str | Path, prefix: str = "",
                     *, progress: bool = False) -> list[Path]:
     """Draw every figure of :func:`figure_jobs` into ``folder`` as ``<prefix><stem>.png``."""
-    from tqdm.auto import tqdm
+    from landscape._progress import progress as progress_bar
 
     out: list[Path] = []
     jobs = figure_jobs(results)
-    for stem, draw in tqdm(jobs, desc="figures", unit="fig", disable=not progress, leave=False):
+    for stem, draw in progress_bar(jobs, desc="figures", unit="fig", quiet=not progress):
         path = Path(folder) / f"{prefix}{stem}.png"
         draw(path)
         out.append(path)

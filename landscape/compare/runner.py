@@ -98,7 +98,7 @@ def measure_runs(path: PathLike, runs: Sequence[str], *,
         measures, settings, config, device, data_dir, overwrite: as :func:`measure_minimum`.
         workers: processes measuring in parallel (1: in this process, unless ``executor``).
         executor: hand the runs to this executor instead (see :class:`Executor`).
-        progress: a progress bar over runs × measures on a terminal.
+        progress: progress over runs × measures: a bar on a terminal, plain lines in a log.
         plugins: modules a worker imports first (those registering user measures).
         log: where the one line per run goes (default: above the progress bar).
 
@@ -106,6 +106,8 @@ def measure_runs(path: PathLike, runs: Sequence[str], *,
         The :class:`MinimumMeasures` of each run, in the order of ``runs``.
     """
     from tqdm.auto import tqdm
+
+    from landscape._progress import progress as progress_bar
 
     cfg = config or MeasureConfig()
     names = None if measures is None else tuple(measures)
@@ -118,8 +120,8 @@ def measure_runs(path: PathLike, runs: Sequence[str], *,
 
     per_run = len(registry.resolve(names))
     results = []
-    with tqdm(total=len(runs) * per_run, desc="measuring", unit="measure",
-              disable=not progress) as bar:
+    with progress_bar(total=len(runs) * per_run, desc="measuring", unit="measure",
+                      quiet=not progress, leave=True) as bar:
         for run in runs:
             def advance(name: str, run: str = run) -> None:
                 bar.set_postfix_str(f"{run}: {name}")

@@ -45,9 +45,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from landscape._checkpoint import Checkpoint
+from landscape._progress import progress as progress_bar
 from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.perturbations import (
@@ -356,8 +356,8 @@ def local_energy(model: nn.Module, loss_fn: LossFn, data: object,
                        memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
     samples, errors, done = _restore(checkpoint, sig, job.num_samples)
-    with tqdm(total=sig.size * job.num_chunks, desc="local energy", disable=not progress,
-              leave=False, initial=int(done.sum()) * job.num_chunks) as bar:
+    with progress_bar(total=sig.size * job.num_chunks, desc="local energy", quiet=not progress,
+                      initial=int(done.sum()) * job.num_chunks, unit="chunk") as bar:
         for i, s in enumerate(sig):
             if done[i]:
                 continue

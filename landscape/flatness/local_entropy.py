@@ -130,9 +130,9 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from tqdm.auto import tqdm
 
 from landscape._checkpoint import Checkpoint
+from landscape._progress import progress as progress_bar
 from landscape.errors import ConfigError
 from landscape.flatness._entropy_checkpoint import Records, pack, unpack
 from landscape.flatness._entropy_estimators import (
@@ -353,8 +353,9 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     else:
         rec, state = restored
     dist_chains, loss_chains, drift, cv_coef = rec.dist, rec.loss, rec.drift, rec.cv
-    with tqdm(total=k * (burn_in + num_steps), desc="local entropy", disable=not progress,
-              leave=False, initial=int(rec.done.sum()) * (burn_in + num_steps)) as bar:
+    with progress_bar(total=k * (burn_in + num_steps), desc="local entropy", unit="step",
+                      quiet=not progress, initial=int(rec.done.sum()) * (burn_in + num_steps)
+                      ) as bar:
         for i in range(k - 1, -1, -1):                     # anneal: large γ to small γ
             if rec.done[i]:
                 continue

@@ -32,9 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from landscape._checkpoint import Checkpoint
+from landscape._progress import progress as progress_bar
 from landscape.errors import ConfigError, NonFiniteError
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.directions import Directions, as_directions
@@ -272,7 +272,7 @@ def surface_1d(model: nn.Module, loss_fn: LossFn, data: object, *, alphas: Coord
                  params=params, bn=bn, bn_batches=bn_batches, chunk_size=chunk_size,
                  memory_budget=memory_budget, batched=batched, forward=forward)
     base, base_err = job.base()
-    with tqdm(total=a.size, desc="surface 1d", disable=not progress, leave=False) as bar:
+    with progress_bar(total=a.size, desc="surface 1d", unit="point", quiet=not progress) as bar:
         loss, err = _rows(job, a.reshape(-1, 1, 1), checkpoint, bar)
     loss, err = loss.ravel(), err.ravel()
     return Surface1DResult(alphas=a, loss=loss, error=err, base=base, base_error=base_err,
@@ -313,7 +313,7 @@ def surface_2d(model: nn.Module, loss_fn: LossFn, data: object, *, xs: Coords, y
     base, base_err = job.base()
     gx, gy = np.meshgrid(x, y, indexing="ij")
     grid = np.stack([gx, gy], axis=-1)                            # [ix, iy, 2]
-    with tqdm(total=gx.size, desc="surface 2d", disable=not progress, leave=False) as bar:
+    with progress_bar(total=gx.size, desc="surface 2d", unit="point", quiet=not progress) as bar:
         loss, err = _rows(job, grid, checkpoint, bar)
     return Surface2DResult(xs=x, ys=y, loss=loss, error=err, base=base, base_error=base_err,
                            explained_variance_ratio=job.dirs.explained_variance_ratio,

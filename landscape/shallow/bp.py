@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from landscape._progress import progress as progress_bar
 from landscape.errors import ConfigError
 from landscape.hessian._results import ArraysMixin
 from landscape.shallow._backend import DEFAULT_BACKEND, Backend
@@ -200,6 +201,7 @@ def local_entropy(
     max_iters: int = 2000,
     backend: Backend = DEFAULT_BACKEND,
     device: str | torch.device | None = None,
+    progress: bool = False,
 ) -> LocalEntropyResult:
     r"""BP estimate of the local-entropy curve :math:`S(d)` around ``weights``.
 
@@ -222,6 +224,7 @@ def local_entropy(
             :math:`d` from 0.001 to 0.3 at :math:`\alpha = 0`).
         kappa: Margin of the solutions counted.
         damping, tol, max_iters, backend, device: BP settings (see :func:`perceptron_bp`).
+        progress: show the couplings done (:func:`landscape._progress.progress`).
 
     Returns:
         A :class:`LocalEntropyResult`; points where BP did not converge are flagged in
@@ -258,7 +261,8 @@ def local_entropy(
     L = len(lam)
     phi, q = np.empty(L), np.empty(L)
     conv, iters = np.zeros(L, dtype=bool), np.zeros(L, dtype=np.int64)
-    for j in np.argsort(-lam, kind="stable"):
+    for j in progress_bar(np.argsort(-lam, kind="stable"), desc="local entropy (BP)",
+                          unit="coupling", quiet=not progress):
         b = lam[j] * ref
         iters[j], conv[j] = graph.run(b, damping=damping, tol=tol, max_iters=max_iters)
         if graph.contradiction(b):

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from landscape._progress import interactive
+from landscape._progress import progress as progress_bar
 from landscape._seeding import seeded_torch_global, torch_generator
 from landscape.data import LabelledDataset
 from landscape.errors import ConfigError, NonFiniteError
@@ -221,7 +222,9 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
         study: HDF5 study file to write the run into as it goes (created if missing).
         run: run name in the study (required with ``study``).
         overwrite: delete an existing run of that name first, instead of resuming it.
-        progress: show a tqdm bar (default: when stderr is a terminal).
+        progress: a bar per epoch on a terminal, a plain line per epoch (or per tenth of the
+            epochs) otherwise (:func:`landscape._progress.progress`); ``False``: nothing;
+            default: a bar on a terminal, nothing otherwise.
         callback: called as ``callback(epoch, metrics)`` after each epoch is stored.
         forward: structured batches (:mod:`landscape.forward`): ``forward(model, (x, y))`` →
             ``(outputs, targets)`` for the rows ``x, y`` of a mini-batch, and the objective (a
@@ -379,10 +382,9 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     if resumed_from == config.epochs:  # stopped between the last epoch and the final weights
         store(config.epochs, {m: history[m][config.epochs] for m in metrics}, True, step)
 
-    show = progress if progress is not None else None
-    bar = tqdm(range(start, config.epochs + 1), initial=start - 1, total=config.epochs,
-               desc=f"train {run or ''}".strip(), disable=show is False if show is not None
-               else None, leave=False, unit="epoch")
+    quiet = progress is False or (progress is None and not interactive())
+    bar = progress_bar(range(start, config.epochs + 1), initial=start - 1, total=config.epochs,
+                       desc=f"train {run or ''}".strip(), unit="epoch", quiet=quiet)
     model.train()
     for epoch in bar:
         t0 = time.perf_counter()
