@@ -13,6 +13,11 @@ from landscape.data._dataset import LabelledDataset
 
 REPO = Path(__file__).resolve().parents[1]
 
+FASHION_MNIST_INSTALL = "apt-get update && apt-get install -y dataset-fashion-mnist"
+FASHION_MNIST_SKIP = ("Fashion-MNIST is not installed: it comes from the Debian package "
+                      f"dataset-fashion-mnist; install it with `{FASHION_MNIST_INSTALL}` (as root; "
+                      ".ci/run does this) to run these tests")
+
 
 def blobs(n: int = 120, dim: int = 4, classes: int = 3, seed: int = 0,
           name: str = "blobs/train") -> LabelledDataset:

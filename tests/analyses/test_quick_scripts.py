@@ -13,6 +13,8 @@ from pathlib import Path
 import h5py
 import pytest
 
+from tests.helpers import FASHION_MNIST_SKIP
+
 ROOT = Path(__file__).resolve().parents[2]
 ANALYSES = ROOT / "analyses"
 
@@ -53,7 +55,7 @@ def _run(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_quick_run_writes_study_and_figures(script: str, tmp_path: Path) -> None:
     if not _fashion_mnist_available():
-        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+        pytest.skip(FASHION_MNIST_SKIP)
     done = _run(script, tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     study = tmp_path / "study.h5"

@@ -10,12 +10,12 @@ import torch
 
 from landscape.data import FASHION_MNIST_DEFAULT_DIR, fashion_mnist, mnist
 from landscape.errors import DataNotFoundError
-
-APT_HINT = "apt-get update && apt-get install -y dataset-fashion-mnist"
+from tests.helpers import FASHION_MNIST_INSTALL as APT_HINT
+from tests.helpers import FASHION_MNIST_SKIP
 
 needs_files = pytest.mark.skipif(
     not FASHION_MNIST_DEFAULT_DIR.is_dir(),
-    reason=f"{FASHION_MNIST_DEFAULT_DIR} absent: install it with `{APT_HINT}`")
+    reason=f"{FASHION_MNIST_SKIP} ({FASHION_MNIST_DEFAULT_DIR} absent)")
 
 
 @pytest.fixture(scope="module")
