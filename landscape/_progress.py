@@ -59,7 +59,7 @@ class LineProgress:
         return (int(n / step + 1e-9) + 1) * step
 
     def __iter__(self) -> Iterator[Any]:
-        for item in self.iterable or ():
+        for item in () if self.iterable is None else self.iterable:
             yield item
             self.update(1)
         self.close()
@@ -76,7 +76,8 @@ class LineProgress:
     def update(self, n: float = 1) -> None:
         """Count ``n`` more done; print a line when the next mark is passed."""
         self.n += n
-        if self.n >= self._next - 1e-9 or (self.total and self.n >= self.total):
+        if self.n > self._printed and (self.n >= self._next - 1e-9
+                                       or (self.total and self.n >= self.total)):
             self._line()
             self._next = self._mark_after(self.n)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+
 from landscape._progress import LineProgress, interactive, progress
 
 
@@ -49,3 +51,12 @@ def test_quiet_shows_nothing_and_a_terminal_gets_a_bar():
     assert interactive(term) and not interactive(io.StringIO())
     assert not isinstance(progress(range(3), stream=term), LineProgress)
     assert isinstance(progress(range(3), stream=io.StringIO()), LineProgress)
+
+
+def test_an_empty_update_prints_nothing_again():
+    log = io.StringIO()
+    with progress(total=2, desc="x", stream=log) as bar:
+        bar.update(2)
+        bar.update(0)
+    assert log.getvalue().count("\n") == 1
+    assert list(progress(np.arange(3), stream=log)) == [0, 1, 2]  # an array iterates too

@@ -30,3 +30,14 @@ def test_train_hessian_flatness_write_plain_progress_lines(tmp_path: Path, capsy
     assert main(["flatness", out, "--run", "gm", "--sigmas", "0,0.1", "--draws", "2",
                  "--samples", "100", "--quiet", "--plot", str(tmp_path / "f.png")]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_shallow_local_entropy_writes_a_line_per_coupling(tmp_path: Path, capsys) -> None:
+    out = str(tmp_path / "s.h5")
+    assert main(["shallow", "solve", "--N", "51", "--alpha", "0.3", "--out", out,
+                 "--run", "a"]) == 0
+    assert main(["shallow", "local-entropy", out, "--run", "a", "--points", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert [ln.split(",")[0] for ln in err.splitlines()] == [
+        f"local entropy (BP): {25 * k}% ({k}/4 coupling)" for k in range(1, 5)]
