@@ -38,13 +38,16 @@ from __future__ import annotations
 from landscape.compare.config import MeasureConfig
 from landscape.compare.correlation import (
     RankCorrelation,
+    StatisticsWarning,
     bootstrap_tau,
     kendall_tau,
+    min_runs,
     rank_correlations,
     tau_b,
 )
 from landscape.compare.gap import Gap, generalisation_gap
 from landscape.compare.granulated import (
+    MIN_GROUPS,
     AxisCorrelation,
     GranulatedKendall,
     granulated_correlations,
@@ -64,6 +67,7 @@ from landscape.compare.table import correlation_table, granulated_table, measure
 __all__ = [
     "DEFAULT_MEASURES",
     "MEASURES",
+    "MIN_GROUPS",
     "AxisCorrelation",
     "Context",
     "Gap",
@@ -73,6 +77,7 @@ __all__ = [
     "MinimumMeasures",
     "RankCorrelation",
     "Scalar",
+    "StatisticsWarning",
     "bootstrap_tau",
     "correlation_table",
     "generalisation_gap",
@@ -84,6 +89,7 @@ __all__ = [
     "measure_minimum",
     "measure_runs",
     "measures_table",
+    "min_runs",
     "rank_correlations",
     "register_measure",
     "scalars",

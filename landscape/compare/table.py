@@ -8,10 +8,10 @@ paste into a README or an issue.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from landscape.compare import registry
-from landscape.compare.correlation import RankCorrelation
+from landscape.compare.correlation import RankCorrelation, min_runs
 from landscape.compare.granulated import GranulatedKendall
 from landscape.compare.minimum import MinimumMeasures
 
@@ -67,22 +67,76 @@ def _labels() -> dict[str, str]:
     return {s.key: s.label for s in registry.scalars()}
 
 
+#: Footnotes of the correlation tables, printed under a table that uses their mark.
+DEGENERATE_NOTE = ("(degenerate): every bootstrap resample gave the same value, so the interval "
+                   "is a point; it shows no uncertainty, not certainty.")
+DISAGREE_NOTE = ("‡: the permutation p-value and the bootstrap interval disagree at the "
+                 "interval's level (borderline evidence; see landscape.compare.correlation).")
+
+
+def _fixed(value: float) -> str:
+    """A correlation (in [-1, 1]) with two decimals."""
+    return f"{value:.2f}" if math.isfinite(value) else "n/a"
+
+
+def _p_value(value: float) -> str:
+    """A p-value with two significant digits (``3.1e-05`` below 0.001), never ``0.00``."""
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:.1e}" if value < 1e-3 else f"{value:.2g}"
+
+
+def _interval_cell(low: float, high: float, degenerate: bool, withheld: str | None,
+                   fmt: Callable[[float], str]) -> str:
+    """``[low, high]``, ``[v, v] (degenerate)``, or why there is no interval."""
+    if withheld is not None:
+        return f"no CI ({withheld})"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    text = f"[{fmt(low)}, {fmt(high)}]"
+    return f"{text} (degenerate)" if degenerate else text
+
+
+def _with_notes(table: str, cells: Sequence[str]) -> str:
+    notes = [note for mark, note in (("(degenerate)", DEGENERATE_NOTE), ("‡", DISAGREE_NOTE))
+             if any(mark in c for c in cells)]
+    return "\n".join([table, *(f"\n{n}" if i == 0 else n for i, n in enumerate(notes))])
+
+
 def correlation_table(correlations: Sequence[RankCorrelation]) -> str:
-    """One row per (measure, gap): Kendall τ, its bootstrap interval, scipy's p-value and the
-    number of runs."""
+    """One row per (measure, gap): Kendall τ, its BCa bootstrap interval, the permutation
+    p-value (``exact`` when all permutations were enumerated) and the number of runs.
+
+    A degenerate interval reads ``[1.00, 1.00] (degenerate)``; too few runs read
+    ``no CI (n < 5 runs)`` with no p-value; a p-value that disagrees with the interval is
+    marked ``‡``. Footnotes explaining the marks that occur follow the table.
+    """
     labels = _labels()
     level = f"{100 * correlations[0].confidence:.0f}% CI" if correlations else "CI"
     header = ["measure", "gap", "Kendall τ", level, "p", "runs"]
-    rows = [[labels.get(c.measure, c.measure), labels.get(c.gap, c.gap), _num(c.tau, 2),
-             f"[{_num(c.ci_low, 2)}, {_num(c.ci_high, 2)}]", _num(c.p_value, 2), str(c.n)]
-            for c in correlations]
-    return markdown(header, rows, ["l", "l", "r", "r", "r", "r"])
+    rows = []
+    for c in correlations:
+        withheld = f"n < {min_runs(c.confidence)} runs" if c.too_few else None
+        p = _p_value(c.p_value)
+        if math.isfinite(c.p_value):
+            p = f"{p} (exact)" if c.exact else p
+            p = p if c.agrees else f"{p} ‡"
+        rows.append([labels.get(c.measure, c.measure), labels.get(c.gap, c.gap),
+                     _fixed(c.tau),
+                     _interval_cell(c.ci_low, c.ci_high, c.degenerate, withheld, _fixed), p,
+                     str(c.n)])
+    table = markdown(header, rows, ["l", "l", "r", "r", "r", "r"])
+    return _with_notes(table, [cell for r in rows for cell in r[3:5]])
 
 
 def granulated_table(results: Sequence[GranulatedKendall],
                      axis_labels: Mapping[str, str] | None = None) -> str:
     """One row per (measure, gap): Ψ with its interval, then ψ of every axis with its interval
-    and the number of groups it averages (:mod:`landscape.compare.granulated`)."""
+    and the number of groups it averages (:mod:`landscape.compare.granulated`).
+
+    An axis with too few groups reads ``-1.00 no CI (1 group < 8)``; Ψ reads ``no CI`` when an
+    axis it averages has too few; a degenerate interval reads ``[-1.00, -1.00] (degenerate)``.
+    """
     labels = _labels()
     names = dict(axis_labels or {})
     axes = list(dict.fromkeys(a.axis for r in results for a in r.axes))
@@ -90,18 +144,28 @@ def granulated_table(results: Sequence[GranulatedKendall],
     header = ["measure", "gap", f"Ψ [{level}]"]
     header += [f"ψ {names.get(a, a)} [{level}] (groups)" for a in axes]
 
-    def fixed(value: float) -> str:  # correlations lie in [-1, 1]: two decimals throughout
-        return f"{value:.2f}" if math.isfinite(value) else "n/a"
-
-    def cell(value: float, low: float, high: float, groups: int | None = None) -> str:
-        text = f"{fixed(value)} [{fixed(low)}, {fixed(high)}]" if math.isfinite(value) else "n/a"
+    def cell(value: float, low: float, high: float, degenerate: bool, withheld: str | None,
+             groups: int | None = None) -> str:
+        if not math.isfinite(value):
+            return "n/a"
+        text = f"{_fixed(value)} {_interval_cell(low, high, degenerate, withheld, _fixed)}"
         return text if groups is None else f"{text} ({groups})"
 
     rows = []
     for r in results:
         by_axis = {a.axis: a for a in r.axes}
-        rows.append([labels.get(r.measure, r.measure), labels.get(r.gap, r.gap),
-                     cell(r.psi, r.ci_low, r.ci_high)]
-                    + [cell(by_axis[a].psi, by_axis[a].ci_low, by_axis[a].ci_high,
-                            by_axis[a].num_groups) if a in by_axis else "n/a" for a in axes])
-    return markdown(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))
+        psi_withheld = "an axis has too few groups" if r.too_few else None
+        row = [labels.get(r.measure, r.measure), labels.get(r.gap, r.gap),
+               cell(r.psi, r.ci_low, r.ci_high, r.degenerate, psi_withheld)]
+        for name in axes:
+            a = by_axis.get(name)
+            if a is None:
+                row.append("n/a")
+                continue
+            withheld = (f"{a.num_groups} group{'s' if a.num_groups != 1 else ''} "
+                        f"< {r.min_groups}") if a.too_few else None
+            row.append(cell(a.psi, a.ci_low, a.ci_high, a.degenerate, withheld,
+                            None if a.too_few else a.num_groups))
+        rows.append(row)
+    table = markdown(header, rows, ["l", "l"] + ["r"] * (len(header) - 2))
+    return _with_notes(table, [cell for r in rows for cell in r[2:]])
