@@ -14,13 +14,14 @@
 Run: ``PYTHONPATH=$PWD python benchmarks/correlation_statistics.py [--reps 100]``.
 
 Measured 2026-12-03 (shared 2-core machine, one thread, scipy 1.17.1): scipy BCa / hand-written
-percentile time 0.81 (10 runs), 0.53 (40), 0.26 (96): scipy is not slower, so no hand-written
-resampling is kept. Agreement (100 replicates per cell): "p < 0.05 but the interval contains 0"
-in 0–24 % of cases (most at ρ = 0.7, where the p-value is near the boundary), "p ≥ 0.05 but the
-interval excludes 0" in 0–6 % (6 % only at n = 6, ρ = 0.7; ≤ 2 % elsewhere); coverage 0.90–1.00
-(0.90 at n = 5, ρ = 0.7, where 10 % of the intervals are the degenerate point [1, 1]). ψ over k
-groups (200 replicates, ρ ∈ {0, 0.6}): coverage 0.60–0.69 (k = 2), 0.79 (3), 0.76–0.90 (4),
-0.71–0.88 (5), 0.81–0.86 (6), 0.85–0.91 (8), 0.91–0.94 (10).
+percentile time 0.81, 0.53, 0.26 (10, 40, 96 runs) on a quiet machine, 1.61, 0.45, 1.60 under
+heavy load: no consistent speed-up for hand-written resampling, so none is kept. Agreement (100
+replicates per cell): "p < 0.05 but the interval contains 0" in 0–24 % of cases (most at
+ρ = 0.7), "p ≥ 0.05 but the interval excludes 0" in 0–6 % (6 % only at n = 6, ρ = 0.7; ≤ 2 %
+elsewhere); coverage 0.90–1.00 (0.90 at n = 5, ρ = 0.7, where 10 % of the intervals are the
+degenerate point [1, 1]). ψ over k groups (200 replicates, ρ = 0 / 0.6): coverage 0.55/0.50
+(k = 2), 0.78/0.73 (3), 0.88/0.76 (4), 0.86/0.78 (5), 0.84/0.81 (6), 0.85/0.83 (8),
+0.93/0.93 (10).
 """
 
 from __future__ import annotations

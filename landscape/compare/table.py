@@ -134,7 +134,7 @@ def granulated_table(results: Sequence[GranulatedKendall],
     """One row per (measure, gap): Ψ with its interval, then ψ of every axis with its interval
     and the number of groups it averages (:mod:`landscape.compare.granulated`).
 
-    An axis with too few groups reads ``-1.00 no CI (1 group < 8)``; Ψ reads ``no CI`` when an
+    An axis with too few groups reads ``-1.00 no CI (1 group < 10)``; Ψ reads ``no CI`` when an
     axis it averages has too few; a degenerate interval reads ``[-1.00, -1.00] (degenerate)``.
     """
     labels = _labels()

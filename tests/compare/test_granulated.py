@@ -120,16 +120,16 @@ def test_one_group_gives_no_interval() -> None:
 
 
 def test_threshold_is_per_axis_and_degenerate_intervals_are_flagged() -> None:
-    # 8 groups (objectives) in which the measure reverses the gap's order over 3 learning
+    # 10 groups (objectives) in which the measure reverses the gap's order over 3 learning
     # rates: ψ_lr = −1 in every group, so every resample gives −1
-    obj = [o for o in "abcdefgh" for _ in range(3)]
-    lr = [1, 2, 3] * 8
-    gap = np.array([g + 0.1 * k for g in range(8) for k in range(3)])
-    measure = -gap + np.repeat(np.arange(8) * 10.0, 3)
+    obj = [o for o in "abcdefghij" for _ in range(3)]
+    lr = [1, 2, 3] * 10
+    gap = np.array([g + 0.1 * k for g in range(10) for k in range(3)])
+    measure = -gap + np.repeat(np.arange(10) * 10.0, 3)
     with pytest.warns(StatisticsWarning, match=r"objective \(3\)"):
         r = granulated_kendall(measure, gap, {"objective": obj, "lr": lr})
     a = r.axis("lr")
-    assert a.num_groups == 8 and not a.too_few and a.degenerate
+    assert a.num_groups == 10 and not a.too_few and a.degenerate
     assert (a.psi, a.ci_low, a.ci_high) == (-1.0, -1.0, -1.0)
     assert r.axis("objective").too_few and r.too_few and math.isnan(r.ci_low)
     r1 = granulated_kendall(measure, gap, {"objective": obj, "lr": lr}, min_groups=3)
@@ -166,8 +166,9 @@ def test_invariant_under_monotone_maps_and_seeded() -> None:
 
 def test_strata_separate_replicates() -> None:
     axes, seeds, x, y = _grid(np.random.default_rng(7))
-    with_seed = granulated_kendall(x, y, axes, strata={"seed": seeds}, num_bootstrap=50)
-    with pytest.warns(StatisticsWarning, match="fewer than 8 groups"):
+    with_seed = granulated_kendall(x, y, axes, strata={"seed": seeds}, num_bootstrap=50,
+                                   min_groups=3)
+    with pytest.warns(StatisticsWarning, match="fewer than 10 groups"):
         merged = granulated_kendall(x, y, axes, num_bootstrap=50)
     # without the stratum, the two seeds of a setting share a group: half as many, twice as big
     assert with_seed.axis("lr").num_groups + with_seed.axis("lr").num_skipped == 12
@@ -203,7 +204,7 @@ def test_single_level_axis_constant_groups_and_bad_input() -> None:
 def test_granulated_correlations_order() -> None:
     axes, seeds, x, y = _grid(np.random.default_rng(9))
     out = granulated_correlations({"m1": x, "m2": -x}, {"g1": y, "g2": 2 * y}, axes,
-                                  strata={"seed": seeds}, num_bootstrap=50)
+                                  strata={"seed": seeds}, num_bootstrap=50, min_groups=3)
     assert [(r.measure, r.gap) for r in out] == [("m1", "g1"), ("m1", "g2"), ("m2", "g1"),
                                                  ("m2", "g2")]
     assert out[0].psi == out[1].psi == -out[2].psi

@@ -65,7 +65,7 @@ def test_granulated_table() -> None:
     assert "| width " in row and "error gap" in row
     # two groups per axis: the values, but no "[-1.00, -1.00]" interval
     assert "0.00 no CI (an axis has too few groups)" in row
-    assert "-1.00 no CI (2 groups < 8)" in row and " 1.00 no CI (2 groups < 8)" in row
+    assert "-1.00 no CI (2 groups < 10)" in row and " 1.00 no CI (2 groups < 10)" in row
     # with the threshold lowered explicitly the intervals are points, marked as such
     low = granulated_kendall(*args, num_bootstrap=50, measure="width", gap="error_gap",
                              min_groups=2)
