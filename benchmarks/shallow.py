@@ -17,6 +17,17 @@ shared machine, no thresholds are checked here):
 Run: ``OMP_NUM_THREADS=1 python benchmarks/shallow.py [--instances 10] [--alphas 0.6,0.74]
 [--before-alphas 0.6] [--protocol-step 0.01] [--only kernel|counts|solves|gpu] [--quick]``.
 ``--quick``: N = 501, 3 instances, alpha 0.6.
+
+Measured 2026-12-03 (one thread; a quiet machine first, then 2 cores shared by ~7 jobs, load
+average 10-14, where absolute times are ~5-10x longer): one sweep at N = 1001, alpha = 0.6,
+quiet: log_ndtr 23.1 ns per element, the NumPy backend 53.9 ns per message, torch 18.4 ns
+(2.9x, 0.79 log_ndtr); under load the same run gave before/torch = 2.6 (N = 1001), 8.5
+(N = 4001), 6.4 (committee K = 3) and torch/log_ndtr = 0.95-1.2. Over whole solves the torch
+kernel evaluates 2.000 erfc and 0 log_ndtr per message (alpha 0.6 and 0.74, seed 0). fBP at
+alpha 0.6, seeds 0-2, quiet: 1.86 / 2.35 / 1.90 s now against 5.04 / 6.86 / 5.09 s before (the
+same 147 / 203 / 159 sweeps); ten instances under load: 10/10 both, median 15.4 s now against
+65.5 s before (158 median sweeps both). alpha 0.74, ten instances: 4/10 with the reference
+schedule, 5/10 with ``--protocol-step 0.005`` (the unsolved stop at 1, 1, 2, 12, 125 errors).
 """
 
 from __future__ import annotations
