@@ -163,30 +163,57 @@ def block_spectra(model: nn.Module, loss_fn: Any, data: object, *,
     return BlockSpectra({k: list(v) for k, v in chosen.items()}, densities, sizes)
 
 
-def js_distances(densities: Mapping[str, SpectralDensityResult], *, num_points: int = 2000,
-                 bandwidth: float = 0.01) -> tuple[list[str], np.ndarray]:
+def _axis(values: np.ndarray, axis: str, linthresh: float) -> np.ndarray:
+    if axis == "linear":
+        return values
+    return np.sign(values) * np.log10(1.0 + np.abs(values) / linthresh)
+
+
+def js_distances(densities: Mapping[str, SpectralDensityResult], *,
+                 axis: Literal["symlog", "linear"] = "symlog", linthresh: float | None = None,
+                 num_points: int = 2000, bandwidth: float = 0.01
+                 ) -> tuple[list[str], np.ndarray]:
     """Pairwise Jensen–Shannon distances (base 2, in ``[0, 1]``) of block spectral densities.
 
-    Every density is smoothed with a Gaussian of standard deviation ``bandwidth`` times the
-    common eigenvalue range onto one grid of ``num_points`` over the range of all blocks' Ritz
-    values (padded by 5 %), normalised to a probability vector, and compared with
-    ``scipy.spatial.distance.jensenshannon`` (Zhang et al. 2024 compare block pairs so).
+    Each block's quadrature (Ritz values ``θ_pj`` with weights ``τ_pj²``, averaged over probes)
+    is placed on a common axis, smoothed there with a Gaussian of standard deviation
+    ``bandwidth`` times the axis range onto ``num_points`` points (range of all blocks, padded
+    by 5 %), normalised to a probability vector and compared with
+    ``scipy.spatial.distance.jensenshannon`` (Zhang et al. 2024 compare every pair of blocks).
+
+    Args:
+        densities: ``{label: SpectralDensityResult}``.
+        axis: ``"symlog"`` (default): ``t = sign(λ) log10(1 + |λ|/linthresh)``, so blocks
+            whose spectra differ by decades are compared by scale and shape alike (on a linear
+            axis the block with the largest eigenvalues squeezes all others into one bin);
+            ``"linear"``: ``t = λ``.
+        linthresh: the linear range of ``"symlog"``; default ``1e-3`` times the largest
+            ``|λ|`` of all blocks.
+        num_points, bandwidth: the grid and the kernel width (fraction of the axis range).
 
     Returns:
         The labels and the symmetric ``[B, B]`` distance matrix.
     """
     from scipy.spatial.distance import jensenshannon
 
+    check_choice("axis", axis, ("symlog", "linear"))
     if not densities:
         raise ConfigError("no densities to compare")
     labels = list(densities)
-    lo = min(float(np.nanmin(d.nodes)) for d in densities.values())
-    hi = max(float(np.nanmax(d.nodes)) for d in densities.values())
+    top = max(float(np.nanmax(np.abs(d.nodes))) for d in densities.values())
+    thresh = float(linthresh) if linthresh is not None else 1e-3 * max(top, 1e-300)
+    nodes = [_axis(d.nodes, axis, thresh) for d in densities.values()]
+    lo = min(float(np.nanmin(t)) for t in nodes)
+    hi = max(float(np.nanmax(t)) for t in nodes)
     width = max(hi - lo, 1e-12)
     grid = np.linspace(lo - 0.05 * width, hi + 0.05 * width, int(num_points))
+    sigma = bandwidth * width
     probs = []
-    for d in densities.values():
-        y = d.density(grid, preset=None, sigma=bandwidth * width, normalize=False).density
+    for t, d in zip(nodes, densities.values()):
+        ok = np.isfinite(t) & np.isfinite(d.weights)
+        z = (grid[:, None] - t[ok][None, :]) / sigma
+        y = (np.exp(-0.5 * z * z) * d.weights[ok][None, :]).sum(1)
+        y = np.where(y > 1e-12 * y.max(), y, 0.0)  # no denormals: JS would divide by them
         probs.append(y / y.sum())
     out = np.zeros((len(labels), len(labels)))
     for i in range(len(labels)):
