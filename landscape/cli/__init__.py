@@ -7,8 +7,11 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from landscape import __version__
@@ -50,8 +53,27 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted_after_the_end(signum: int, frame: object) -> None:
+    """Ctrl-C once the command has finished (while Python shuts down): what was stored is
+    complete, so say so and exit 130 instead of a traceback or a silent exit by the signal."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    sys.stderr.write("landscape: interrupted after the command finished; everything it "
+                     "stored is complete\n")
+    sys.stderr.flush()
+    os._exit(130)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m landscape``."""
+    try:
+        return _main(argv)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _interrupted_after_the_end)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = make_parser().parse_args(argv)
     if args.threads is not None:
         import torch

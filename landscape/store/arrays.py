@@ -15,6 +15,7 @@ import numpy as np
 
 from landscape.errors import StoreError
 from landscape.store import _schema as S
+from landscape.store.space import ensure_space
 from landscape.store.study import read_attrs, write_attrs
 
 
@@ -100,6 +101,8 @@ def resumable_array(group: h5py.Group, name: str, axes: Mapping[str, Sequence[fl
     """
     shape = tuple(len(v) for v in axes.values())
     full = shape + tuple(int(t) for t in trailing)
+    if name not in group:
+        ensure_space(group, int(np.prod(full)) * np.dtype(dtype).itemsize)
     mask_name = name + S.COMPUTED_SUFFIX
     for axis, values in axes.items():
         coords = np.asarray(values)
@@ -140,6 +143,7 @@ def write_array(group: h5py.Group, name: str, data: Any, *,
     are nearly incompressible, so model states are stored uncompressed.
     """
     arr = np.asarray(data)
+    ensure_space(group, arr.nbytes)
     if name in group:
         old = group[name]
         if isinstance(old, h5py.Dataset) and old.shape == arr.shape and old.dtype == arr.dtype:
@@ -162,6 +166,7 @@ def write_bytes(group: h5py.Group, name: str, payload: bytes) -> None:
     """Store an opaque byte string (e.g. ``torch.save`` output) as a resizable ``uint8`` array,
     rewritten in place on later calls (no space is leaked in the file)."""
     data = np.frombuffer(payload, dtype=np.uint8)
+    ensure_space(group, data.nbytes)
     ds = group.get(name)
     if not isinstance(ds, h5py.Dataset) or ds.maxshape != (None,) or ds.dtype != np.uint8:
         if ds is not None:

@@ -144,6 +144,12 @@ def describe(path: str | Path, report: IntegrityReport) -> str:
             "was left unchanged and nothing is written into it")
 
 
+def read_only_error(path: str | Path) -> ReadOnlyStudyError:
+    """The one-line error for a write into a study that can only be read."""
+    return ReadOnlyStudyError(f"{path} cannot be written (read-only file system or no "
+                              "permission); reading it works, write to a copy elsewhere")
+
+
 def io_error(path: str | Path, err: BaseException | None) -> StoreError | None:
     """The one-line error for a full disk or read-only media behind ``err`` (else ``None``)."""
     code = getattr(err, "errno", None)
@@ -154,8 +160,7 @@ def io_error(path: str | Path, err: BaseException | None) -> StoreError | None:
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or any(
             key in text for key in ("Read-only file system", "Permission denied", "errno = 30",
                                     "errno = 13")):
-        return ReadOnlyStudyError(f"{path} cannot be written (read-only file system or no "
-                                  "permission); reading it works, write to a copy elsewhere")
+        return read_only_error(path)
     return None
 
 
@@ -185,4 +190,5 @@ def is_h5_failure(err: BaseException) -> bool:
     text = str(err)
     return any(key in text for key in (
         "Unable to", "unable to", "Read failed", "filter", "checksum", "failed (",
-        "No space left", "Read-only file system", "errno = ", "Can't ", "can't "))
+        "No space left", "Read-only file system", "errno = ", "Can't ", "can't ",
+        "no write intent"))

@@ -18,6 +18,7 @@ from landscape.store import _schema as S
 from landscape.store.arrays import write_array
 from landscape.store.commit import read_committed
 from landscape.store.provenance import model_provenance, param_hash
+from landscape.store.space import ensure_space
 from landscape.store.study import Study, read_attrs, write_attrs
 
 
@@ -176,9 +177,10 @@ def append_trajectory(group: h5py.Group, model: nn.Module, epoch: int) -> None:
     the trajectory's ``count`` attribute, raised last, makes the row a checkpoint; a row left
     past ``count`` by a kill is overwritten by the next append and never listed or loaded.
     """
-    traj = group.require_group(S.TRAJECTORY)
     state = {k: _to_numpy(t) for k, t in
              (dict(model.named_parameters()) | dict(model.named_buffers())).items()}
+    ensure_space(group, sum(a.nbytes for a in state.values()))
+    traj = group.require_group(S.TRAJECTORY)
     if "epoch" not in traj:
         traj.create_dataset("epoch", shape=(0,), maxshape=(None,), dtype=np.int64,
                             chunks=(64,), fletcher32=True)

@@ -37,6 +37,7 @@ from landscape.errors import (
 from landscape.store import _schema as S
 from landscape.store import integrity
 from landscape.store.provenance import environment, now_iso, to_attr
+from landscape.store.space import ensure_space
 
 Mode = Literal["r", "a", "w"]
 
@@ -65,9 +66,20 @@ def read_attrs(obj: h5py.HLObject) -> dict[str, Any]:
 
 
 def write_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
-    """Write ``attrs`` onto an HDF5 object (dicts and lists as JSON strings)."""
+    """Write ``attrs`` onto an HDF5 object (dicts and lists as JSON strings); an attribute that
+    holds the value already is left alone (so rereading a finished result writes nothing, and
+    works on read-only media)."""
     for key, value in attrs.items():
-        obj.attrs[key] = to_attr(value)
+        new = to_attr(value)
+        if key in obj.attrs:
+            try:
+                old = obj.attrs[key]
+                if type(decode_attr(old)) is type(decode_attr(new)) and np.array_equal(
+                        np.asarray(old), np.asarray(new)):
+                    continue
+            except (TypeError, ValueError, OSError):
+                pass
+        obj.attrs[key] = new
 
 
 def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> h5py.File:
@@ -131,6 +143,14 @@ def _remember_clean(path: Path) -> None:
         _CLEAN[str(path.resolve())] = _stamp(path)
 
 
+def _read_only_media(path: Path) -> bool:
+    """Whether ``path`` lies on a read-only file system or cannot be written by this user."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY) or not os.access(path, os.W_OK)
+    except (OSError, AttributeError):
+        return False
+
+
 def _check_before_writing(path: Path, locking: bool | None, lock_timeout: float) -> None:
     """Refuse to write into a damaged file: open it read-only first and open every object
     (:func:`landscape.store.integrity.scan_file`, metadata only, milliseconds for a study of a
@@ -156,6 +176,11 @@ class Study:
     While another process holds the file (HDF5 lock), opening waits and retries for up to
     ``lock_timeout`` seconds before raising :class:`StudyLockedError`: a reader such as
     ``landscape info`` looking in while a training job writes delays the job, never kills it.
+    Opening for writing first checks that ``reserve`` bytes (what the caller is about to write)
+    plus :data:`landscape.store.space.MARGIN` are free (else
+    :class:`~landscape.errors.NoSpaceError`, the file untouched) and that the file is not damaged
+    (:class:`~landscape.errors.StudyDamagedError`); on read-only media it raises
+    :class:`~landscape.errors.ReadOnlyStudyError`.
 
     Example:
         >>> import tempfile, os
@@ -167,11 +192,19 @@ class Study:
     """
 
     def __init__(self, path: str | os.PathLike[str], mode: Mode = "r", *,
-                 locking: bool | None = None, lock_timeout: float = 30.0) -> None:
+                 locking: bool | None = None, lock_timeout: float = 30.0, reserve: int = 0
+                 ) -> None:
         self.path = Path(path)
         self.mode = mode
         if mode != "r":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: opened for writing on read-only media: reads work, the first write raises
+        #: :class:`~landscape.errors.ReadOnlyStudyError`
+        self.read_only = mode == "a" and self.path.exists() and _read_only_media(self.path)
+        if self.read_only:
+            mode = "r"
+        if mode != "r":
+            ensure_space(self.path, reserve)
         if mode == "a" and self.path.exists() and self.path.stat().st_size > 0:
             _check_before_writing(self.path, locking, lock_timeout)
         self.file = _open(self.path, mode, locking, lock_timeout)
@@ -216,8 +249,10 @@ class Study:
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
                  tb: object) -> None:
         if err is not None and integrity.is_h5_failure(err):
-            failure = integrity.damage_error(self.path, err, file=self.file)
-            self.close()
+            failure = (integrity.read_only_error(self.path) if self.read_only else
+                       integrity.damage_error(self.path, err, file=self.file))
+            with contextlib.suppress(*integrity.H5_ERRORS):
+                self.close()
             raise failure from None
         self.close()
 
@@ -258,6 +293,8 @@ class Study:
         """Create run ``name`` with provenance ``attrs``; an existing run is an error unless
         ``overwrite`` (which deletes it first)."""
         _check_name(name)
+        if self.read_only:
+            raise integrity.read_only_error(self.path)
         if self.mode == "r":
             raise StoreError(f"{self.path} is open read-only")
         if self.has_run(name):

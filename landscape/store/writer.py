@@ -104,7 +104,9 @@ def _prepare(path: Path) -> bool | None:
 
     existed = path.exists()
     try:
-        Study(path, "a").close()
+        with Study(path, "a") as study:
+            if study.read_only:
+                return None
     except ReadOnlyStudyError:
         return None
     return not existed

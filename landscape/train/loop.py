@@ -323,6 +323,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                 if test_data is not None:
                     write_array(data_group, "test_index", test_data.index.numpy(), compress=True)
 
+    state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     x_train = train_data.x.to(device=device, dtype=dtype)
     y_train = train_data.y.to(device)
     yc_train = train_data.y_clean.to(device)
@@ -348,7 +349,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     def store(epoch: int, row: dict[str, float], final: bool, step: int) -> None:
         if path is None:
             return
-        with Study(path, "a") as st:
+        with Study(path, "a", reserve=4 * state_bytes) as st:  # weights, moments, checkpoint
             group = st.run(run)  # type: ignore[arg-type]
             hist = group[S.HISTORY]
             for k, v in row.items():
