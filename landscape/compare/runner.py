@@ -184,10 +184,8 @@ def _pool(workers: int, executor: Executor | None) -> Iterator[Executor]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    try:
-        from landscape._procs import die_with_parent
-    except ImportError:  # pragma: no cover - older checkouts
-        die_with_parent = None
+    from landscape._procs import die_with_parent
+
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=die_with_parent) as pool:
         yield pool

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from landscape._losses import check_loss_fn
 from landscape.errors import ConfigError
 from landscape.flatness import _fused
 from landscape.flatness._modes import (  # noqa: F401  (re-exported)
@@ -68,7 +69,7 @@ class Evaluator:
             raise ConfigError("the model has no parameters")
         first = next(iter(params.values()))
         self.model = model
-        self.loss_fn = loss_fn
+        self.loss_fn = check_loss_fn(loss_fn)
         self.data = data
         fwd = resolve_forward(forward)
         #: the structured forward, ``None`` for the default ``(model(b[0]), b[1])``

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from landscape._losses import check_loss_fn
 from landscape._seeding import torch_generator
 from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
 from landscape.flatness._evaluate import LossFn, vmap_is_slow
@@ -133,7 +134,7 @@ class _Chains:
         chosen = set(self.names)
         self.fixed = {n: p.detach() for n, p in model.named_parameters() if n not in chosen}
         self.fixed.update({n: b.detach() for n, b in model.named_buffers()})
-        self.model, self.loss_fn = model, loss_fn
+        self.model, self.loss_fn = model, check_loss_fn(loss_fn)
         self.data = data
         fwd = resolve_forward(forward)
         self.forward: Forward | None = None if fwd is default_forward else fwd

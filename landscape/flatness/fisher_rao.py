@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from landscape._losses import check_loss_fn
 from landscape.errors import ConfigError
 from landscape.hessian import _checks, _data
 from landscape.hessian._data import ParamSelection
@@ -152,6 +153,7 @@ def fisher_rao(model: nn.Module, loss_fn: object, batches: object, *,
         (32, True)
     """
     _checks.check_choice("fisher", fisher, ("empirical", "model"))
+    loss_fn = check_loss_fn(loss_fn)
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _checks.raise_nondeterministic(_checks.stochastic_modules(model))

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from landscape._losses import check_loss_fn
 from landscape.errors import ConfigError, NonDeterministicError
 from landscape.forward import Forward, batch_size, resolve_forward
 from landscape.hessian import _checks, _data
@@ -66,7 +67,7 @@ class CurvatureOperator:
             raise ConfigError("loss_fn must be callable as loss_fn(outputs, targets)")
         _data.check_reiterable(data)
         self.model = model
-        self.loss_fn = loss_fn
+        self.loss_fn = check_loss_fn(loss_fn)
         self.data = data
         self.forward = resolve_forward(forward)
         self.param_names, self._params = _data.select_parameters(model, params)
