@@ -137,6 +137,7 @@ def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None
     problems: list[str] = []
 
     def after_kill(path: Path) -> None:
+        print(f"crash stress so far: {counts}", flush=True)
         if not _readable(path):
             counts["unreadable"] += 1
             problems.append(f"unreadable after kill: {path.name}")
