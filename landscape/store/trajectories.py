@@ -9,6 +9,7 @@ import numpy as np
 
 from landscape.errors import StoreError
 from landscape.store import _schema as S
+from landscape.store.models import trajectory_epochs
 from landscape.store.study import Study
 
 
@@ -38,8 +39,10 @@ def read_trajectory(path: str | os.PathLike[str], run: str) -> Trajectory:
         if S.TRAJECTORY not in group or "state" not in group[S.TRAJECTORY]:
             raise StoreError(f"run {run!r} in {path} has no trajectory checkpoints")
         traj = group[S.TRAJECTORY]
-        states = {n: np.asarray(ds[()], dtype=np.float64) for n, ds in traj["state"].items()}
+        epochs = trajectory_epochs(traj)  # committed checkpoints only
+        states = {n: np.asarray(ds[: len(epochs)], dtype=np.float64)
+                  for n, ds in traj["state"].items()}
         final = group.get(f"{S.MODEL}/{S.PARAMETERS}")
-        return Trajectory(epochs=np.asarray(traj["epoch"][()]), states=states,
+        return Trajectory(epochs=np.asarray(epochs), states=states,
                           final=None if final is None else
                           {n: np.asarray(ds[()], dtype=np.float64) for n, ds in final.items()})
