@@ -22,3 +22,20 @@ def data() -> tuple[LabelledDataset, LabelledDataset]:
 @pytest.fixture
 def study_path(tmp_path: Path) -> Path:
     return tmp_path / "study.h5"
+
+
+@pytest.fixture(autouse=True)
+def _check_saved_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every figure a test saves passes :func:`tests.figure_check.check_figure` (no overlapping
+    or clipped text, labelled axes, log axes that say so)."""
+    from matplotlib.figure import Figure
+
+    from tests.figure_check import check_figure
+
+    savefig = Figure.savefig
+
+    def checked(self: Figure, *args, **kwargs):
+        check_figure(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", checked)

@@ -10,6 +10,20 @@ from landscape.cli._common import DTYPES
 from landscape.errors import ConfigError
 
 
+def _draw_width(ax: object, w: object, threshold: float) -> None:
+    """The flat-minimum width on the error panel: the threshold (dashed), the width σ* and its
+    interval (vertical line and band; "not bracketed" when σ* is outside the σ range)."""
+    ax.axhline(threshold, color="C3", ls="--", lw=1, label=f"threshold δ error = {threshold:g}")
+    if np.isfinite(w.width):
+        ax.axvline(w.width, color="C3", lw=1.2,
+                   label=f"width σ* = {w.width:.3g} [{w.ci_low:.3g}, {w.ci_high:.3g}]")
+        if np.isfinite(w.ci_low) and np.isfinite(w.ci_high):
+            ax.axvspan(w.ci_low, w.ci_high, color="C3", alpha=0.12, lw=0)
+    else:
+        ax.plot([], [], color="C3", label="width: not bracketed in the σ range")
+    ax.legend(fontsize=8, loc="upper left")
+
+
 def _floats(text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -111,6 +125,10 @@ def main(args: argparse.Namespace) -> int:
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     plot_local_energy(result, axes[0], quantity="loss")
     plot_local_energy(result, axes[1], quantity="error")
+    axes[0].set_title("training loss", fontsize=9)
+    axes[1].set_title("training error", fontsize=9)
+    if m.width is not None:
+        _draw_width(axes[1], m.width, args.width)
     fig.suptitle(f"{args.run}: local energy, {args.noise} noise, {args.draws} draws per σ, "
                  f"n={result.num_data}")
     fig.tight_layout()

@@ -104,14 +104,17 @@ def main(args: argparse.Namespace) -> int:
         fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
         k = 0
         if spec.density is not None:
-            plot_density(spec.density, axes[0, k])
+            plot_density(spec.density, axes[0, k], mark_floor=True)
             axes[0, k].set_title(f"spectral density ({spec.density.num_probes} probes × "
                                  f"{spec.density.num_steps} steps)")
             k += 1
         if spec.top is not None:
             plot_topk(spec.top, axes[0, k])
             axes[0, k].set_title(f"top-{spec.top.eigenvalues.size} eigenvalues")
-        fig.suptitle(f"{args.run}: {curvature} of the training loss")
+        trace = "" if spec.trace is None else (
+            f"; trace tr H = {spec.trace.estimate:.4g} ± {1.96 * spec.trace.stderr:.2g} "
+            f"(95%, {spec.trace.num_matvecs} products)")
+        fig.suptitle(f"{args.run}: {curvature} of the training loss{trace}")
         fig.tight_layout()
         out = args.plot or figure_path(args.file, args.run, curvature)
         print(f"  figure: {save(fig, out)}")

@@ -186,6 +186,7 @@ def main_local_entropy(args: argparse.Namespace) -> int:
 
         ax = plot_local_entropy({args.run: curve})
         ax.set_title(f"{args.run}: N={sol.result.N}, alpha={sol.attrs.get('alpha', 0):.3g}")
+        ax.figure.tight_layout()
         print(f"  figure: {save(ax.figure, args.plot)}")
     return 0
 

@@ -119,10 +119,13 @@ def main(args: argparse.Namespace) -> int:
     if ys is None:
         fig = plot_surface_1d(result)
     else:
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        fig, axes = plt.subplots(1, 2, figsize=(12, 5))
         plot_contour(result, axes[0], quantity="loss", trajectory=pca)
         plot_contour(result, axes[1], quantity="error", trajectory=pca)
+        axes[0].set_title("training loss", fontsize=10)
+        axes[1].set_title("training error", fontsize=10)
     fig.suptitle(f"{args.run}: {name}, n={result.num_data}")
+    fig.tight_layout()
     out = args.plot or figure_path(args.file, args.run, name)
     print(f"  figure: {save(fig, out)}")
     return 0

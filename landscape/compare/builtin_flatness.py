@@ -81,7 +81,7 @@ add(Measure(
                     axis="δ training error at σ* (fraction)", signed=True),
              Scalar("local_energy_loss", "δloss(σ*)",
                     "local energy of the training loss at σ = reference_sigma (objective units)",
-                    log=True, axis="δ training loss at σ* (objective units)")),
+                    log=True, axis="δ training loss at σ* (objective units)", own_units=True)),
     description="δE(σ) of the training loss and error under multiplicative weight noise",
     resumable=True, figure=figures.local_energy, figure_name="local_energy",
     caption=lambda s: f"σ = {s['reference_sigma']:g}, {s['num_draws']} draws"))
@@ -139,7 +139,8 @@ add(Measure(
     summarise=lambda r, s: {"sharpness": float(r.delta_loss)}, result_type=SharpnessResult,
     scalars=(Scalar("sharpness", "sharpness",
                     "worst-case loss increase in the L2 ball of radius ρ (objective units)",
-                    log=True, axis="worst-case loss increase in the L2 ball (objective units)"),),
+                    log=True, axis="worst-case loss increase in the L2 ball (objective units)",
+                    own_units=True),),
     description="largest loss increase in an L2 ball of radius ρ (projected gradient ascent)",
     caption=lambda s: f"{s['norm'].upper()} ball ρ = {s['rho']:g}, {s['steps']} ascent steps"))
 

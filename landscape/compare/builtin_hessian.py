@@ -60,7 +60,8 @@ add(Measure(
     name="hessian_top", compute=_top, defaults={"k": 5, "tol": 1e-3, **COMMON},
     summarise=lambda r, s: {"lambda_max": float(r.eigenvalues[0])}, result_type=EigenResult,
     scalars=(Scalar("lambda_max", "λ_max", "largest Hessian eigenvalue (objective units)",
-                    log=True, axis="largest Hessian eigenvalue λ_max (objective units)"),),
+                    log=True, axis="largest Hessian eigenvalue λ_max (objective units)",
+                    own_units=True),),
     description="top-k eigenpairs by thick-restart Lanczos",
     caption=lambda s: f"Lanczos, relative residual ≤ {s['tol']:g}"))
 
@@ -78,7 +79,7 @@ add(Measure(
     intervals=lambda r, s: {"trace": (float(r.estimate - 1.96 * r.stderr),
                                       float(r.estimate + 1.96 * r.stderr))},
     scalars=(Scalar("trace", "tr H", "Hessian trace, Hutch++ (objective units)", log=True,
-                    axis="Hessian trace (objective units)"),),
+                    axis="Hessian trace (objective units)", own_units=True),),
     description="the trace by Hutchinson-type estimators",
     caption=lambda s: f"{s['method']}, {s['num_matvecs']} products, ±1.96 s.e."))
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from landscape.compare import registry
@@ -21,6 +22,17 @@ from landscape.plot._style import plt
 
 
 # ------------------------------------------------------------------------------- correlations
+def _mark_degenerate(ax: Axes, value: float, y: float, degenerate: bool, color: str) -> None:
+    """Mark a point interval (every resample gave the same value): a hollow ring around the
+    point and the words "point interval", so that it does not read as certainty."""
+    if not degenerate:
+        return
+    ax.plot(value, y, "o", ms=12, mfc="none", mec=color, mew=1.0)
+    ax.annotate(f"[{value:.2g}, {value:.2g}]: point interval", (value, y),
+                xytext=(-8 if value > 0 else 8, 7), textcoords="offset points",
+                ha="right" if value > 0 else "left", fontsize=7, color=color)
+
+
 def _measure_tick(m: ScalarMeasure | None, key: str, symbol: str) -> str:
     """A measure's axis label with the sign of ``symbol`` that "flat generalises" predicts."""
     if m is None:
@@ -48,10 +60,13 @@ def plot_correlations(correlations: Sequence[RankCorrelation], *, out: PathLike 
             xerr = None
             if math.isfinite(c.ci_low) and math.isfinite(c.ci_high):
                 xerr = np.array([[max(c.tau - c.ci_low, 0.0)], [max(c.ci_high - c.tau, 0.0)]])
-            ax.errorbar(c.tau, y, xerr=xerr, fmt="o", color=colors[j % len(colors)], capsize=3,
+            color = colors[j % len(colors)]
+            ax.errorbar(c.tau, y, xerr=xerr, fmt="o", color=color, capsize=3,
                         label=gap_info[gap].label if gap in gap_info else gap)
+            _mark_degenerate(ax, c.tau, y, getattr(c, "degenerate", False), color)
     ax.set_yticks(range(len(keys)))
     ax.set_yticklabels([_measure_tick(measures.get(k), k, "τ") for k in keys], fontsize=8)
+    ax.set_ylabel("measure")
     ax.invert_yaxis()
     ax.axvline(0.0, color="0.5", lw=0.8)
     ax.set_xlim(-1.05, 1.05)
@@ -107,12 +122,16 @@ def plot_granulated(results: Sequence[GranulatedKendall], *, out: PathLike = Non
             xerr = None
             if math.isfinite(low) and math.isfinite(high):
                 xerr = np.array([[max(value - low, 0.0)], [max(high - value, 0.0)]])
-            ax.errorbar(value, keys.index(r.measure) + offsets[j], xerr=xerr,
+            y = keys.index(r.measure) + offsets[j]
+            ax.errorbar(value, y, xerr=xerr,
                         fmt="D" if axis is None else "o", ms=6 if axis is None else 4.5,
                         color=color, capsize=3,
                         label=label if axis is None else f"ψ: only the {label} varies")
+            degenerate = r.degenerate if axis is None else a.degenerate
+            _mark_degenerate(ax, value, y, degenerate, color)
     ax.set_yticks(range(len(keys)))
     ax.set_yticklabels([_measure_tick(measures.get(k), k, "Ψ") for k in keys], fontsize=8)
+    ax.set_ylabel("measure")
     ax.invert_yaxis()
     ax.axvline(0.0, color="0.5", lw=0.8)
     ax.set_xlim(-1.05, 1.05)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from landscape.compare.minimum import MinimumMeasures
 from landscape.compare.plots_style import (
@@ -47,11 +48,11 @@ def plot_training(path: str | os.PathLike[str], runs: Sequence[str], *, out: Pat
         axes[0].plot(h["epoch"], h["train_loss"], **style)
         axes[1].plot(h["epoch"], np.maximum(1 - h["train_acc"], floor), **style)
         axes[2].plot(h["epoch"], np.maximum(1 - h["test_acc"], floor), **style)
-    axes[0].set(ylabel="training loss (each objective's own units)", yscale="log",
+    axes[0].set(ylabel="training loss (each objective's own units), log scale", yscale="log",
                 title="training loss")
-    axes[1].set(ylabel=f"training error = 1 − accuracy (floor {floor:g})", yscale="log",
-                title="training error")
-    axes[2].set(ylabel=f"test error = 1 − accuracy (floor {floor:g})", yscale="log",
+    axes[1].set(ylabel=f"training error = 1 − accuracy (floor {floor:g}), log scale",
+                yscale="log", title="training error")
+    axes[2].set(ylabel=f"test error = 1 − accuracy (floor {floor:g}), log scale", yscale="log",
                 title="test error")
     for ax in axes:
         ax.set_xlabel("epoch")
@@ -92,6 +93,8 @@ def plot_local_energy(results: Sequence[MinimumMeasures], *, out: PathLike = Non
                                 lw=0)
         axes[0, col].set_title(objective_label(obj), color=objective_color(obj), fontsize=10)
         axes[1, col].set_xlabel("σ (multiplicative weight noise)")
+        if col:  # the losses have a y axis each
+            axes[1, col].set_ylabel("δ training loss (own units)")
         for row in range(2):
             axes[row, col].axhline(0.0, color="0.6", lw=0.8)
             axes[row, col].grid(alpha=0.3)
@@ -139,11 +142,16 @@ def plot_spectra(results: Sequence[MinimumMeasures], *, out: PathLike = None,
         ax.set_title(objective_label(obj), color=c, fontsize=10)
         ax.set_xlabel("Hessian eigenvalue λ")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="upper right")
     axes[0, 0].set_ylabel(f"spectral density (+{floor:g}, log scale)")
     c = results[0].config
+    handles = _legend_handles([], seeds, lines=True)
+    handles += [Line2D([], [], ls="none", marker="^", color="0.3",
+                       label=f"top {c.topk} eigenvalues\n(filled: first seed)"),
+                Line2D([], [], ls=":", color="0.3", label="λ_max")]
+    axes[0, -1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    kernel = {"papyan": "Gaussian kernel scaled to each spectrum's range",
+              "ghorbani": "fixed-width Gaussian kernel"}.get(preset, f"{preset} kernel")
     fig.suptitle(f"Hessian spectral density (SLQ, {c.density_probes} probes × "
-                 f"{c.density_steps} Lanczos steps, {preset} smoothing); ▲ top {c.topk} "
-                 "eigenvalues (filled: first seed), dotted: λ_max")
+                 f"{c.density_steps} Lanczos steps, {kernel})")
     fig.tight_layout()
     return _finish(fig, out)

@@ -66,11 +66,14 @@ def _finish(fig: Figure, out: PathLike) -> Figure:
     return fig
 
 
-def _legend_handles(objectives: Sequence[str], seeds: dict[int, int], *, lines: bool
-                    ) -> list[Line2D]:
+def _legend_handles(objectives: Sequence[str], seeds: dict[int, int], *, lines: bool,
+                    markers: bool = False) -> list[Line2D]:
+    """Legend entries: a colour per objective, a line style (``lines``) and/or a marker
+    (``markers``, implied without ``lines``) per seed."""
+    markers = markers or not lines
     handles = [Line2D([], [], color=objective_color(o), lw=2 if lines else 0, marker=None
                       if lines else "o", label=objective_label(o)) for o in objectives]
     handles += [Line2D([], [], color="0.3", ls=_LINES[i % len(_LINES)] if lines else "none",
-                       marker=None if lines else _MARKERS[i % len(_MARKERS)],
+                       marker=_MARKERS[i % len(_MARKERS)] if markers else None,
                        label=f"seed {s}") for s, i in seeds.items()]
     return handles

@@ -42,6 +42,9 @@ class Scalar:
         axis: an axis label with units (defaults to ``label``).
         signed: whether its sign means something (a gap, an excess over a flat region): its
             figures mark zero.
+        own_units: its values are in each objective's own loss units, so values of different
+            objectives are not comparable: its figures give each objective a panel and a y
+            axis of its own.
     """
 
     key: str
@@ -51,6 +54,7 @@ class Scalar:
     log: bool = False
     axis: str = ""
     signed: bool = False
+    own_units: bool = False
 
     @property
     def axis_label(self) -> str:

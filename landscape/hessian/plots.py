@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from landscape.hessian.density import SmoothedDensity, SpectralDensityResult
 from landscape.hessian.eigen import EigenResult
@@ -26,7 +27,8 @@ def _axes(ax: Axes | None) -> Axes:
 
 
 def plot_density(density: SpectralDensityResult | SmoothedDensity, ax: Axes | None = None, *,
-                 log: bool = True, floor: float = 1e-7, label: str | None = None) -> Axes:
+                 log: bool = True, floor: float = 1e-7, label: str | None = None,
+                 mark_floor: bool = False) -> Axes:
     """Plot a spectral density; a raw SLQ result is smoothed with the ``"ghorbani"`` preset.
 
     Args:
@@ -36,6 +38,8 @@ def plot_density(density: SpectralDensityResult | SmoothedDensity, ax: Axes | No
             does (``semilogy(grid, density + 1e-7)``) so empty regions stay visible.
         floor: value added before the log scale.
         label: legend label.
+        mark_floor: draw the floor as a labelled dotted line (where the curve is flat at
+            ``floor`` the density is zero).
 
     Returns:
         The axes.
@@ -46,8 +50,13 @@ def plot_density(density: SpectralDensityResult | SmoothedDensity, ax: Axes | No
     ax.plot(smooth.grid, y, label=label)
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel("eigenvalue")
-    ax.set_ylabel("density" + (" (log scale)" if log else ""))
+        if mark_floor:
+            ax.axhline(floor, color="0.5", ls=":", lw=1)
+            ax.annotate(f"floor {floor:g} (density 0)", (1.0, floor), xycoords=("axes fraction",
+                        "data"), xytext=(-3, 3), textcoords="offset points", ha="right",
+                        va="bottom", fontsize=7, color="0.4")
+    ax.set_xlabel("Hessian eigenvalue λ")
+    ax.set_ylabel(f"density + {floor:g}, log scale" if log else "density")
     return ax
 
 
@@ -65,7 +74,8 @@ def plot_topk(result: EigenResult, ax: Axes | None = None) -> Axes:
     ranks = np.arange(1, result.eigenvalues.size + 1)
     ax.errorbar(ranks, result.eigenvalues, yerr=result.residuals, fmt="o", capsize=2)
     ax.set_xlabel(f"rank ({result.which})")
-    ax.set_ylabel("eigenvalue")
+    ax.set_ylabel("Hessian eigenvalue λ (bars: residual)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return ax
 
 

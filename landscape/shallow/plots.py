@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 
 from landscape.errors import ConfigError
@@ -43,8 +44,9 @@ def plot_local_entropy(curves: Mapping[str, LocalEntropyResult], ax: Axes | None
     (``only_converged``) or drawn hollow."""
     if not curves:
         raise ConfigError("plot_local_entropy needs at least one curve")
+    new = ax is None
     ax = _axis(ax)
-    top = 0.0
+    top, bottom = 0.0, np.inf
     for label, c in curves.items():
         order = np.argsort(c.distances)
         d, s, ok = c.distances[order], c.entropy[order], c.converged[order] & np.isfinite(
@@ -52,15 +54,22 @@ def plot_local_entropy(curves: Mapping[str, LocalEntropyResult], ax: Axes | None
         (line,) = ax.plot(d[ok], s[ok], "o-", ms=3, label=label)
         if not only_converged and np.any(~ok):
             ax.plot(d[~ok], s[~ok], "o", mfc="none", color=line.get_color())
-        if np.any(ok):
+        if np.any(ok & (d > 0)):
             top = max(top, float(np.max(d[ok])))
+            bottom = min(bottom, float(np.min(d[ok & (d > 0)])))
     top = d_max or max(top, 1e-3)
-    grid = np.linspace(0.0, top, 200)
+    bottom = min(bottom, top / 10) if np.isfinite(bottom) else top / 1e3
+    # a log distance axis: the couplings put most points at small d, crowded on a linear one
+    grid = np.geomspace(bottom, top, 200)
     ax.plot(grid, binary_entropy(grid), "k--", lw=1, label=r"$H_2(d)$ ($\alpha=0$)")
-    ax.set_xlim(0, top)
-    ax.set_xlabel("distance d")
+    ax.set_xscale("log")
+    ax.set_xlim(bottom / 1.3, top * 1.1)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels crowd a short log range
+    ax.set_xlabel("distance d (log scale)")
     ax.set_ylabel("local entropy S(d)")
     ax.legend(fontsize="small")
+    if new:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -87,4 +96,5 @@ def plot_local_energy(curves: Mapping[str, LocalEnergyResult | GaussianLocalEner
     ax.set_ylabel(r"local energy $\delta E(p)$")
     ax.set_title(f"{round(100 * confidence)}% CI bands", fontsize="small")
     ax.legend(fontsize="small")
+    ax.figure.tight_layout()
     return ax
