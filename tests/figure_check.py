@@ -31,7 +31,7 @@ def _tick_labels(fig: Figure) -> tuple[list[Text], set[int]]:
         for axis in (ax.xaxis, ax.yaxis):
             for tick in axis.get_major_ticks() + axis.get_minor_ticks():
                 every.update({id(tick.label1), id(tick.label2)})
-            if ax.get_visible() and axis.get_visible():
+            if ax.get_visible() and axis.get_visible() and ax.name != "3d":
                 for tick in axis._update_ticks():
                     drawn += [t for t in (tick.label1, tick.label2) if t.get_visible()]
     return drawn, every
@@ -40,6 +40,9 @@ def _tick_labels(fig: Figure) -> tuple[list[Text], set[int]]:
 def _texts(fig: Figure) -> list[Text]:
     """Visible, non-empty text artists of ``fig`` (tick labels included)."""
     drawn, every = _tick_labels(fig)
+    for ax in fig.axes:
+        if ax.name == "3d":  # 3D projections place their labels themselves
+            every.update(id(t) for t in ax.findobj(Text))
     out = [t for t in drawn if t.get_text().strip()]
     for t in fig.findobj(Text):
         if id(t) in every or not t.get_visible() or not t.get_text().strip():

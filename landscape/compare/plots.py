@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from landscape.compare import registry
 from landscape.compare.minimum import MinimumMeasures
@@ -283,6 +283,7 @@ def plot_local_entropy(results: Sequence[MinimumMeasures], *, out: PathLike = No
                 "log scale", ylabel=r"$\Delta\Phi(\gamma) = \Phi - \Phi_{flat}$ (nats; 0 = flat)",
                 title="local entropy against γ (95% bands)")
     axes[0].axhline(0.0, color="0.6", lw=0.8)
+    axes[0].xaxis.set_minor_formatter(NullFormatter())  # minor labels crowd a short range
     _by_objective(axes[1], results, "local_entropy")
     gmin = min(float(r.local_entropy.gammas[0]) for r in results)
     at = rf"$\Delta\Phi$ at $\gamma = {_tex_number(gmin)}$ (nats)"

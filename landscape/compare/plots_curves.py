@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -151,7 +152,8 @@ def plot_spectra(results: Sequence[MinimumMeasures], *, out: PathLike = None,
     axes[0, -1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     kernel = {"papyan": "Gaussian kernel scaled to each spectrum's range",
               "ghorbani": "fixed-width Gaussian kernel"}.get(preset, f"{preset} kernel")
-    fig.suptitle(f"Hessian spectral density (SLQ, {c.density_probes} probes × "
-                 f"{c.density_steps} Lanczos steps, {kernel})")
+    title = (f"Hessian spectral density (SLQ, {c.density_probes} probes × "
+             f"{c.density_steps} Lanczos steps, {kernel})")
+    fig.suptitle("\n".join(textwrap.wrap(title, int(9 * fig.get_figwidth()))))
     fig.tight_layout()
     return _finish(fig, out)
