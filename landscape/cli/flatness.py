@@ -21,7 +21,7 @@ def _draw_width(ax: object, w: object, threshold: float) -> None:
             ax.axvspan(w.ci_low, w.ci_high, color="C3", alpha=0.12, lw=0)
     else:
         ax.plot([], [], color="C3", label="width: not bracketed in the σ range")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="center left")
 
 
 def _floats(text: str) -> list[float]:

@@ -77,8 +77,10 @@ def _by_objective(ax: Axes, results: Sequence[MinimumMeasures], key: str, *,
         ax.errorbar(x, v, yerr=_yerr(v, measure_interval(r, key)), fmt=_MARKERS[seeds[r.seed]],
                     color=objective_color(r.objective), ms=6, capsize=3, lw=1.2)
     ax.set_xticks(range(len(objectives)))
-    ax.set_xticklabels([objective_label(o) for o in objectives], rotation=50, ha="right",
-                       rotation_mode="anchor")
+    # wrapped names side by side; upright (rotated) only when many objectives share the axis
+    many = len(objectives) > 6
+    ax.set_xticklabels([_wrap(objective_label(o), 11) for o in objectives],
+                       rotation=90 if many else 0, fontsize=8)
     ax.set_xlim(-0.6, len(objectives) - 0.4)
     ax.set_xlabel("objective")
 
@@ -167,7 +169,7 @@ def plot_measure(results: Sequence[MinimumMeasures], key: str, *, out: PathLike 
         _vs_gap(ax_gap, results, key, registry.scalar("error_gap"))
         scale = _set_scale([ax_obj, ax_gap], np.array([r.scalars()[key] for r in results])) \
             if m.log else ""
-        ax_obj.set_ylabel(_wrap(_with_scale(ylabel or m.axis_label, scale), 50))
+        ax_obj.set_ylabel(_wrap(_with_scale(ylabel or m.axis_label, scale), 36))
         ax_obj.set_title("by objective")
         ax_gap.set_title("against the generalisation gap")
         ax_gap.legend(handles=_legend_handles(objectives, _seed_styles(results), lines=False),
@@ -254,7 +256,8 @@ def plot_measure_by_condition(groups: Mapping[str, Sequence[MinimumMeasures]], k
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
-    return "\n".join(textwrap.wrap(text, width))
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False,
+                                    break_on_hyphens=False))
 
 
 def _tex_number(x: float) -> str:

@@ -29,8 +29,8 @@ def _mark_degenerate(ax: Axes, value: float, y: float, degenerate: bool, color: 
         return
     ax.plot(value, y, "o", ms=12, mfc="none", mec=color, mew=1.0)
     ax.annotate(f"[{value:.2g}, {value:.2g}]: point interval", (value, y),
-                xytext=(-8 if value > 0 else 8, 7), textcoords="offset points",
-                ha="right" if value > 0 else "left", fontsize=7, color=color)
+                xytext=(-12 if value > 0 else 12, 0), textcoords="offset points",
+                ha="right" if value > 0 else "left", va="center", fontsize=7, color=color)
 
 
 def _measure_tick(m: ScalarMeasure | None, key: str, symbol: str) -> str:

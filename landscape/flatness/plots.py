@@ -105,7 +105,7 @@ def plot_contour(result: Any, ax: Axes | None = None, *, quantity: Quantity = "l
         levels = basin_levels(z, int(levels))
     draw = ax.contourf if filled else ax.contour
     cs = draw(gx, gy, z, levels=levels, cmap="viridis")
-    cb = fig.colorbar(cs, ax=ax, pad=0.02)
+    cb = fig.colorbar(cs, ax=ax, pad=0.02, format="%.3g")
     cb.set_label(f"{quantity} (levels log-spaced above the minimum)", fontsize=8)
     cb.ax.tick_params(labelsize=7)
     i, j = np.unravel_index(np.nanargmin(z), z.shape)

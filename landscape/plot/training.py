@@ -126,8 +126,8 @@ def training_curves(path: str | os.PathLike[str], runs: Sequence[str] | None = N
             ax_err.plot(ep, err(h["train_acc_clean"]), color=c, ls=":",
                         label=f"{run} train (clean labels)")
     ax_loss.set(xlabel="epoch", ylabel="loss (objective, per sample), log scale", yscale="log")
-    ax_err.set(xlabel="epoch", ylabel=f"error = 1 − accuracy (floored at {ERROR_FLOOR:g}), "
-               "log scale", yscale="log")
+    ax_err.set(xlabel="epoch", yscale="log",
+               ylabel=f"error = 1 − accuracy, log scale\n(floored at {ERROR_FLOOR:g})")
     if tracked:
         _draw_sharpness(axes[2], path, names, colors)
     plain = FuncFormatter(lambda v, _: f"{v:.3g}")  # 2.3, not 2.3×10⁰, on short log ranges

@@ -96,3 +96,31 @@ def test_granulated_figure_one_marker_series_per_axis(tmp_path: Path) -> None:
                       "ψ: only the learning rate varies", "ψ: only the batch_size varies"]
     with pytest.raises(ConfigError, match="one gap at a time"):
         P.plot_granulated(res)
+
+
+def test_own_unit_measures_get_a_panel_per_objective(measured: list) -> None:
+    objectives = list(dict.fromkeys(r.objective for r in measured))
+    fig = P.plot_measure(measured, "sharpness")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == [P.objective_label(o) for o in objectives]
+    assert "no interval" in fig._suptitle.get_text()  # one ascent per run: said, not hidden
+    P.plt.close(fig)
+    fig = P.plot_measure(measured, "width")  # a comparable measure: one shared axis
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2
+    P.plt.close(fig)
+
+
+def test_degenerate_intervals_are_marked(tmp_path: Path) -> None:
+    import numpy as np
+
+    corr = rank_correlations({"sharpness": np.arange(8.0)}, {"error_gap": np.arange(8.0)},
+                             num_bootstrap=50)
+    assert corr[0].degenerate
+    fig = P.plot_correlations(corr)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("point interval" in t for t in texts)
+    P.plt.close(fig)
+    corr = rank_correlations({"sharpness": np.arange(8.0)},
+                             {"error_gap": [0, 2, 1, 3, 5, 4, 7, 6]}, num_bootstrap=50)
+    fig = P.plot_correlations(corr, out=tmp_path / "c.png")
+    assert not any("point interval" in t.get_text() for t in fig.axes[0].texts)
