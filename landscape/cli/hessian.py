@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
             plot_topk(spec.top, axes[0, k])
             axes[0, k].set_title(f"top-{spec.top.eigenvalues.size} eigenvalues")
         trace = "" if spec.trace is None else (
-            f"; trace tr H = {spec.trace.estimate:.4g} ± {1.96 * spec.trace.stderr:.2g} "
+            f"\ntrace tr H = {spec.trace.estimate:.4g} ± {1.96 * spec.trace.stderr:.2g} "
             f"(95%, {spec.trace.num_matvecs} products)")
         fig.suptitle(f"{args.run}: {curvature} of the training loss{trace}")
         fig.tight_layout()
