@@ -46,13 +46,13 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse.linalg as sla
 import torch
+from hessian_estimators import section_estimators
+from hessian_peers import peer_hvps, peer_topk, section_pyhessian_density
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
 from landscape.hessian import (
     HessianOperator,
-    MatrixOperator,
-    diagonal,
     eigenvalues,
     spectral_density,
     trace,
@@ -204,7 +204,7 @@ def section_hvp(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tenso
 
     fns["ours H@V, 10 columns (whole block)"] = block
     if X.device.type == "cpu":
-        fns.update(_peer_hvps(model, lf, X, y, v))
+        fns.update(peer_hvps(model, lf, X, y, v))
     print(f"\na) one HVP / one gradient (full batch N={len(y)}, P={P}, {X.dtype}; median over "
           f"{rounds} interleaved rounds [q25, q75]); the 10-column block row is the time of the "
           "whole block, divide by 10 for per column:")
@@ -215,87 +215,6 @@ def section_hvp(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tenso
     print(f"   streamed (batches of 256, {len(batches)} batches):")
     interleaved({"gradient": gradient_streamed, "ours H@v (auto: double_backprop)":
                  lambda: Hs @ v}, rounds)
-
-
-def _peer_hvps(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tensor,
-               v: torch.Tensor) -> dict[str, Callable[[], object]]:
-    out: dict[str, Callable[[], object]] = {}
-    params = list(model.parameters())
-    vs = [t.reshape(p.shape) for t, p in zip(torch.split(v, [p.numel() for p in params]),
-                                             params)]
-    try:
-        from pyhessian import hessian as pyh_hessian  # type: ignore[import-not-found]
-        from pyhessian.utils import hessian_vector_product  # type: ignore[import-not-found]
-
-        for p in params:
-            p.grad = None
-        hc = pyh_hessian(model, lf, data=(X, y), cuda=False)
-        out["PyHessian internal HVP"] = lambda: hessian_vector_product(hc.gradsH, hc.params, vs)
-    except ImportError:
-        print("  (PyHessian not importable: skipped; pip install pyhessian==0.1)")
-    try:
-        from curvlinops import HessianLinearOperator  # type: ignore[import-not-found]
-
-        cl = HessianLinearOperator(model, lf, list(model.parameters()), [(X, y)])
-        out["curvlinops H @ v"] = lambda: cl @ v
-    except ImportError:
-        print("  (curvlinops not importable: skipped; pip install curvlinops-for-pytorch)")
-    except Exception as exc:  # a peer's API drift must not kill the benchmark
-        print(f"  (curvlinops failed: {exc!r})")
-    return out
-
-
-def _peer_topk(model: nn.Module, lf: nn.Module, X: torch.Tensor, y: torch.Tensor, k: int,
-               report: Callable[[str, np.ndarray, int, float], None]) -> None:
-    """Top-k of the peers, products counted by wrapping their own HVP entry points."""
-    P = sum(p.numel() for p in model.parameters())
-    try:
-        import importlib
-
-        # the package re-exports a class under the module's name: fetch the module itself
-        pyh = importlib.import_module("pyhessian.hessian")
-
-        count = [0]
-        original = pyh.hessian_vector_product
-
-        def counted(*a: object) -> object:
-            count[0] += 1
-            return original(*a)
-
-        pyh.hessian_vector_product = counted
-        try:
-            for p in model.parameters():
-                p.grad = None
-            hc = pyh.hessian(model, lf, data=(X, y), cuda=False)
-            t = time.perf_counter()
-            vals, _ = hc.eigenvalues(top_n=k)  # PyHessian defaults: maxIter=100, tol=1e-3
-            report("PyHessian eigenvalues (defaults)", np.asarray(vals, dtype=np.float64),
-                   count[0], time.perf_counter() - t)
-        finally:
-            pyh.hessian_vector_product = original
-    except ImportError:
-        print("  (PyHessian not importable: skipped)")
-    try:
-        from curvlinops import HessianLinearOperator  # type: ignore[import-not-found]
-
-        cl = HessianLinearOperator(model, lf, list(model.parameters()), [(X, y)])
-        nmv = [0]
-
-        def mv(x: np.ndarray) -> np.ndarray:
-            nmv[0] += 1
-            out = cl @ torch.as_tensor(np.asarray(x).reshape(-1), dtype=X.dtype)
-            return out.detach().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
-
-        op = sla.LinearOperator((P, P), matvec=mv, dtype=np.float64)
-        t = time.perf_counter()
-        vals = sla.eigsh(op, k=k, which="LA", return_eigenvectors=False,
-                         v0=np.random.default_rng(0).standard_normal(P))
-        report("curvlinops + scipy eigsh (docs' recipe)", np.sort(vals)[::-1], nmv[0],
-               time.perf_counter() - t)
-    except ImportError:
-        print("  (curvlinops not importable: skipped)")
-    except Exception as exc:  # a peer's API drift must not kill the benchmark
-        print(f"  (curvlinops failed: {exc!r})")
 
 
 def section_topk(H: HessianOperator, k: int = 10,
@@ -338,7 +257,7 @@ def section_topk(H: HessianOperator, k: int = 10,
             report(f"scipy eigsh tol={tol:g} seed {seed}", np.sort(vals)[::-1],
                    H.num_matvecs - n0, time.perf_counter() - t)
     if peers is not None and H.device.type == "cpu":
-        _peer_topk(*peers, k, report)
+        peer_topk(*peers, k, report)
 
 
 def section_slq(H: HessianOperator, probes: int = 10, steps: int = 80, rounds: int = 3,
@@ -371,48 +290,6 @@ def section_slq(H: HessianOperator, probes: int = 10, steps: int = 80, rounds: i
     return statistics.median(tb) / probes
 
 
-def _eig_shim(T: torch.Tensor, eigenvectors: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.eig`` (removed in torch 1.13) for the symmetric tridiagonal PyHessian passes:
-    eigenvalues as ``[n, 2]`` (real, imaginary) and eigenvectors as columns."""
-    evals, evecs = torch.linalg.eigh(T)
-    return torch.stack([evals, torch.zeros_like(evals)], 1), evecs
-
-
-def section_pyhessian_density(model: nn.Module, lf: nn.Module, X: torch.Tensor,
-                              y: torch.Tensor, ours_per_probe: float | None, probes: int = 3,
-                              steps: int = 80) -> None:
-    """PyHessian's ``density`` (patched: ``torch.eig`` → ``eigh``) per probe, and ours."""
-    if X.device.type != "cpu":
-        return
-    try:
-        import importlib
-
-        pyh = importlib.import_module("pyhessian.hessian")
-    except ImportError:
-        print("   (PyHessian not importable: its density skipped)")
-        return
-    for p in model.parameters():
-        p.grad = None
-    hc = pyh.hessian(model, lf, data=(X, y), cuda=False)
-    had = hasattr(torch, "eig")
-    old = getattr(torch, "eig", None)
-    torch.eig = _eig_shim  # type: ignore[attr-defined]
-    try:
-        t = time.perf_counter()
-        nodes, weights = hc.density(iter=steps, n_v=probes)
-        per = (time.perf_counter() - t) / probes
-    finally:
-        if had:
-            torch.eig = old  # type: ignore[attr-defined]
-        else:
-            del torch.eig  # type: ignore[attr-defined]
-    m1 = [float(np.dot(w, n)) for n, w in zip(nodes, weights)]
-    ratio = f"; ours lock-step per probe / PyHessian per probe = {ours_per_probe / per:.2f}" \
-        if ours_per_probe is not None else ""
-    print(f"   PyHessian density (patched torch.eig -> eigh), {probes} probes × {steps} steps: "
-          f"{per:.2f} s per probe{ratio}; its tr(H)/P per probe {np.round(m1, 5).tolist()}")
-
-
 def section_trace(H: HessianOperator) -> None:
     print("\nd) trace (5 seeds each):")
     for method, m in (("hutch++", 99), ("hutchinson", 100)):
@@ -422,106 +299,6 @@ def section_trace(H: HessianOperator) -> None:
         vals = np.array([e.estimate for e in est])
         print(f"  {method:<11} {m} products {secs:6.2f} s/run  estimates {vals.mean():.5g} "
               f"± {vals.std(ddof=1):.1e} (spread); reported stderr {est[0].stderr:.1e}")
-
-
-BUDGETS = (12, 24, 48, 96, 192, 384, 768)  # even and divisible by 3 (curvlinops' Hutch++)
-
-
-def _dense(H: HessianOperator, block: int = 200) -> torch.Tensor:
-    """The explicit Hessian from ``P`` products with the unit vectors (float64, CPU)."""
-    P = H.num_params
-    cols = []
-    for s in range(0, P, block):
-        E = torch.zeros(P, min(block, P - s), dtype=H.dtype, device=H.device)
-        E[torch.arange(s, s + E.shape[1]), torch.arange(E.shape[1])] = 1
-        cols.append((H @ E).double().cpu())
-    A = torch.cat(cols, dim=1)
-    return 0.5 * (A + A.t())
-
-
-def _peer_estimators() -> dict[str, Callable[..., torch.Tensor]]:
-    try:
-        import curvlinops  # type: ignore[import-not-found]
-    except ImportError:
-        print("  (curvlinops not importable: its estimators skipped; "
-              "pip install curvlinops-for-pytorch)")
-        return {}
-    names = ("hutchinson_trace", "hutchpp_trace", "xtrace", "hutchinson_diag", "xdiag")
-    missing = [n for n in names if not hasattr(curvlinops, n)]
-    if missing:
-        print(f"  (curvlinops lacks {missing}: its estimators skipped)")
-        return {}
-    return {n: getattr(curvlinops, n) for n in names}
-
-
-def _table(title: str, rows: dict[str, list[float]]) -> None:
-    print(f"  {title}")
-    print("  " + f"{'products':<28}" + "".join(f"{m:>9d}" for m in BUDGETS))
-    for name, vals in rows.items():
-        print("  " + f"{name:<28}" + "".join(f"{v:9.1e}" for v in vals))
-
-
-def section_estimators(seeds: int = 10) -> None:
-    """Error against the number of products, median over ``seeds`` (section f)."""
-    model, lf, X, y = digits_problem(widths=(64, 32, 32, 10))
-    H = HessianOperator(model.to(DEVICE), lf, (X.to(DEVICE), y.to(DEVICE)))
-    t = time.perf_counter()
-    A = _dense(H)
-    exact_tr, exact_d = float(A.trace()), A.diagonal().clone()
-    print(f"\nf) trace and diagonal estimators vs products: MLP 64→32→32→10 on digits, "
-          f"P={H.num_params}; exact Hessian from {H.num_params} products in "
-          f"{time.perf_counter() - t:.0f} s; tr H = {exact_tr:.6g}, ‖diag H‖ = "
-          f"{float(exact_d.norm()):.4g}; median over {seeds} seeds")
-    via_hvp = trace(H, 48, method="xtrace", seed=0).estimate
-    via_mat = trace(A, 48, method="xtrace", seed=0).estimate
-    print(f"  check: XTrace(48) through the HVP operator {via_hvp:.10g}, through the matrix "
-          f"{via_mat:.10g}")
-    M = MatrixOperator(A)
-    peers = _peer_estimators()
-
-    def ours_trace(method: str) -> tuple[list[float], list[float]]:
-        err, se = [], []
-        for m in BUDGETS:
-            runs = [trace(M, m, method=method, seed=s) for s in range(seeds)]  # type: ignore
-            err.append(float(np.median([abs(r.estimate - exact_tr) for r in runs])))
-            se.append(float(np.median([r.stderr for r in runs])))
-        return [e / abs(exact_tr) for e in err], [v / abs(exact_tr) for v in se]
-
-    def peer(fn: Callable[..., torch.Tensor], diag: bool) -> list[float]:
-        out = []
-        for m in BUDGETS:
-            errs = []
-            for s in range(seeds):
-                torch.manual_seed(s)
-                est = fn(A, m)
-                errs.append(float((est - exact_d).norm() / exact_d.norm()) if diag
-                            else abs(float(est) - exact_tr) / abs(exact_tr))
-            out.append(float(np.median(errs)))
-        return out
-
-    rows: dict[str, list[float]] = {}
-    for method in ("hutchinson", "hutch++", "xtrace"):
-        rows[f"ours {method}"], se = ours_trace(method)
-        rows[f"  {method} reported stderr"] = se
-    for name in ("hutchinson_trace", "hutchpp_trace", "xtrace"):
-        if name in peers:
-            rows[f"curvlinops {name}"] = peer(peers[name], diag=False)
-    _table("relative trace error |t̂ − tr H| / |tr H|:", rows)
-    rows = {}
-    for method in ("hutchinson", "xdiag"):
-        rows[f"ours {method}"] = [float(np.median([
-            np.linalg.norm(diagonal(M, m, method=method, seed=s).estimate - exact_d.numpy())
-            for s in range(seeds)])) / float(exact_d.norm()) for m in BUDGETS]
-    for name in ("hutchinson_diag", "xdiag"):
-        if name in peers:
-            rows[f"curvlinops {name}"] = peer(peers[name], diag=True)
-    _table("relative diagonal error ‖d̂ − diag H‖ / ‖diag H‖:", rows)
-    r = diagonal(M, 192, method="xdiag", blocks=dict(zip(
-        H.param_names, [int(p.numel()) for p in model.parameters()])))
-    exact_blocks = [float(t.sum()) for t in torch.split(exact_d, list(r.block_sizes))]
-    print("  per-layer traces from one XDiag(192): " + "; ".join(
-        f"{n} {e:.4g} ± {se:.1g} (exact {x:.4g})" for (n, (e, se)), x in
-        zip(r.per_block().as_dict().items(), exact_blocks)))
 
 
 def section_fashion(rounds: int) -> None:
@@ -564,7 +341,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {DEVICE}"
           + (f" ({torch.cuda.get_device_name(DEVICE)})" if DEVICE.type == "cuda" else ""))
     if "f" in args.only:
-        section_estimators(args.seeds)
+        section_estimators(*digits_problem(widths=(64, 32, 32, 10)), seeds=args.seeds,
+                           device=DEVICE)
     if not set(args.only) & set("abcd"):
         return
     model, lf, X, y = digits_problem()

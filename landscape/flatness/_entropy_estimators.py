@@ -12,6 +12,7 @@ import numpy as np
 
 
 def _mean_stderr(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over the last axis (chains, or noise draws); NaN error for one."""
     c = chains.shape[-1]
     mean = chains.mean(axis=-1)
     if c < 2:

@@ -49,6 +49,7 @@ from torch import nn
 from landscape._checkpoint import Checkpoint
 from landscape._progress import progress as progress_bar
 from landscape.errors import ConfigError, NonFiniteError
+from landscape.flatness._entropy_estimators import _mean_stderr
 from landscape.flatness._evaluate import AffineStack, Evaluator, LossFn, check_mode
 from landscape.flatness.perturbations import (
     BiasBN,
@@ -144,14 +145,6 @@ class LocalEnergyResult(ArraysMixin):
                    stderr=stderr, samples=samples, base_error=float(base_error),
                    error_mean=emean, error_stderr=estderr, error_samples=error_samples,
                    **settings)
-
-
-def _mean_stderr(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = samples.shape[-1]
-    mean = samples.mean(axis=-1)
-    if s < 2:
-        return mean, np.full(mean.shape, np.nan)
-    return mean, samples.std(axis=-1, ddof=1) / math.sqrt(s)
 
 
 def check_sigmas(sigmas: Sequence[float] | np.ndarray | torch.Tensor) -> np.ndarray:

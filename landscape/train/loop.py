@@ -12,7 +12,6 @@ is not trained again: the call loads its final weights and history.
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 from collections.abc import Callable
@@ -45,11 +44,11 @@ from landscape.store import (
 )
 from landscape.store import _schema as S
 from landscape.store.commit import commit_group, read_committed
-from landscape.store.provenance import environment, model_provenance
 from landscape.store.writer import writes_study
 from landscape.train.config import TrainConfig
 from landscape.train.evaluate import evaluate
 from landscape.train.optim import make_optimizer, set_lr
+from landscape.train.run_identity import _run_attrs, _same, _signature
 from landscape.train.tracking import CurvatureTracker
 
 METRICS = ("train_loss", "train_acc", "train_loss_clean", "train_acc_clean", "test_loss",
@@ -110,68 +109,6 @@ def _batches(n: int, config: TrainConfig, epoch: int,
     if config.drop_last and len(chunks) > 1 and len(chunks[-1]) < config.batch_size:
         chunks = chunks[:-1]
     return chunks
-
-
-def _signature(model: nn.Module, objective: Objective, train_data: LabelledDataset,
-               test_data: LabelledDataset | None, config: TrainConfig) -> dict[str, Any]:
-    """What must agree between a stored run and a call that resumes it."""
-    prov = model_provenance(model)
-    return {
-        "config": config.to_dict(),
-        "objective": objective.describe(),
-        "model_class": prov["model_class"],
-        "model_kwargs": json.loads(prov["model_kwargs"]),
-        "num_params": prov["num_params"],
-        "train_data": train_data.describe(),
-        "test_data": test_data.describe() if test_data is not None else None,
-    }
-
-
-def _run_attrs(model: nn.Module, objective: Objective, train_data: LabelledDataset,
-               test_data: LabelledDataset | None, config: TrainConfig,
-               signature: dict[str, Any]) -> dict[str, Any]:
-    prov = model_provenance(model)
-    train_desc = train_data.describe()
-    return {
-        "kind": "training",
-        "status": "running",
-        "epochs_done": -1,
-        "seed": config.seed,
-        "signature": signature,
-        "config": config.to_dict(),
-        "objective": objective.name,
-        "objective_params": objective.params(),
-        "dataset_id": train_data.name,
-        "dataset": train_desc,
-        "test_dataset": test_data.describe() if test_data is not None else None,
-        "transforms": list(train_data.transforms),
-        "num_samples": len(train_data),
-        "subset_indices_sha256": train_desc["indices_sha256"],
-        "init_param_hash": prov["param_hash"],
-        **{k: v for k, v in prov.items() if k != "param_hash"},
-        **environment(),
-    }
-
-
-#: Settings that change how fast a run goes, not the weights it reaches: a run resumes or loads
-#: whatever they were when it was stored.
-_SPEED_ONLY = ("eval_batch_size",)
-
-
-def _same(stored: Any, wanted: dict[str, Any]) -> bool:
-    defaults = TrainConfig().to_dict()
-
-    def key(signature: Any) -> str:
-        if isinstance(signature, dict) and isinstance(signature.get("config"), dict):
-            # settings added since a run was stored take their defaults (tracking off); the
-            # tracking settings of an untracked run do nothing
-            config = {**defaults, **signature["config"]}
-            config = {k: v for k, v in config.items() if k not in _SPEED_ONLY and not (
-                k.startswith("track_") and not config["track_curvature"])}
-            signature = {**signature, "config": config}
-        return json.dumps(signature, sort_keys=True, default=str)
-
-    return key(stored) == key(wanted)
 
 
 def _check_forward(forward: Forward | str | None, objective: Objective, study: Any
