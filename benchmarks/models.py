@@ -40,7 +40,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hessian import _peer_hvps, _peer_topk, interleaved
+from hessian import interleaved
+from hessian_peers import peer_hvps, peer_topk
 
 from landscape.flatness import local_energy
 from landscape.hessian import HessianOperator, eigenvalues
@@ -70,7 +71,7 @@ def section_hvp(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rounds: int)
     for method in ("cached", "double_backprop", "finite_difference"):
         H = HessianOperator(model, lf, (x, y), method=method)
         fns[f"ours H@v ({method})"] = (lambda H=H: H @ v)
-    fns.update(_peer_hvps(model, lf, x, y, v))
+    fns.update(peer_hvps(model, lf, x, y, v))
     print("a) Hessian-vector product / gradient")
     interleaved(fns, rounds, per=1)
 
@@ -95,7 +96,7 @@ def section_topk(model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int = 5)
     r = eigenvalues(H, k=k, tol=1e-3, seed=0)
     report("ours eigenvalues(tol=1e-3)", r.eigenvalues, H.num_matvecs - n0,
            time.perf_counter() - t)
-    _peer_topk(model, lf, x, y, k, report)
+    peer_topk(model, lf, x, y, k, report)
 
 
 def section_local_energy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:

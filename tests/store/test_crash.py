@@ -121,11 +121,17 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:
     return sorted(k for k in a.keys() | b.keys() if differ(k))
 
 
+def _after_start(rng: random.Random, t_start: float, t_total: float) -> float:
+    """A kill time uniform over the work after start-up (``t_start``) of a ``t_total`` s command."""
+    return t_start + rng.uniform(0.05, 1.0) * max(t_total - t_start, 0.1)
+
+
 def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None:
     total = int(os.environ.get("LANDSCAPE_STRESS_KILLS", "110"))
     train_kills, measure_kills = round(total * 0.64), total - round(total * 0.64)
     rng = random.Random(0)
     ref = tmp_path / "ref.h5"
+    t_start = _run("--version")  # interpreter and imports: a kill there tests nothing
     t_train = _run(*TRAIN, "--out", str(ref))
     reference = _arrays(ref, "runs/r")
     measured = tmp_path / "measured.h5"
@@ -162,7 +168,7 @@ def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None
         for _ in range(6):  # a few kills into each run, then let it finish
             if counts["kills_training"] >= train_kills:
                 break
-            if _kill_at(rng.uniform(0.3, 1.0) * t_train, *args):
+            if _kill_at(_after_start(rng, t_start, t_train), *args):
                 counts["kills_training"] += 1
                 if path.exists():
                     after_kill(path)
@@ -177,10 +183,11 @@ def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None
         for _ in range(4):
             if counts["kills_measuring"] >= measure_kills:
                 break
-            if _kill_at(rng.uniform(0.3, 1.0) * t_measure, *args):
+            if _kill_at(_after_start(rng, t_start, t_measure), *args):
                 counts["kills_measuring"] += 1
                 after_kill(path)
         finish(path, args, "runs/r/measurements", reference_m, "measures_completed")
-    print(f"\ncrash stress: {counts}")
+    print(f"\ncrash stress: {counts}; start-up {t_start:.1f} s, training {t_train:.1f} s, "
+          f"measuring {t_measure:.1f} s")
     assert counts["torn"] == 0 and counts["unreadable"] == 0 and counts["differing"] == 0, \
         (counts, problems[:20])
