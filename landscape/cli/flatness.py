@@ -12,8 +12,12 @@ from landscape.errors import ConfigError
 
 def _draw_width(ax: object, w: object, threshold: float) -> None:
     """The flat-minimum width on the error panel: the threshold (dashed), the width σ* and its
-    interval (vertical line and band; "not bracketed" when σ* is outside the σ range)."""
+    interval (vertical line and band; "not bracketed" when σ* is outside the σ range), and the
+    points its search evaluated, so a width beyond the curve's σ range is drawn on its evidence."""
     ax.axhline(threshold, color="C3", ls="--", lw=1, label=f"threshold δ error = {threshold:g}")
+    if len(w.sigmas):
+        ax.errorbar(w.sigmas, w.delta, yerr=1.96 * np.asarray(w.stderr), fmt="x", ms=4,
+                    color="C3", elinewidth=0.8, capsize=2, label="width search (95% interval)")
     if np.isfinite(w.width):
         ax.axvline(w.width, color="C3", lw=1.2,
                    label=f"width σ* = {w.width:.3g} [{w.ci_low:.3g}, {w.ci_high:.3g}]")
@@ -21,7 +25,7 @@ def _draw_width(ax: object, w: object, threshold: float) -> None:
             ax.axvspan(w.ci_low, w.ci_high, color="C3", alpha=0.12, lw=0)
     else:
         ax.plot([], [], color="C3", label="width: not bracketed in the σ range")
-    ax.legend(fontsize=8, loc="center left")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
 def _floats(text: str) -> list[float]:
@@ -122,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
         for g, phi, se, d2 in zip(le.gammas, le.phi_excess, le.phi_excess_stderr,
                                   le.sq_dist_mean):
             print(f"    γ={g:<10.4g} ΔΦ {phi:+.5g} ± {1.96 * se:.2g}   ⟨‖w′−w‖²⟩ {d2:.4g}")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8 if m.width is None else 4.8))
     plot_local_energy(result, axes[0], quantity="loss")
     plot_local_energy(result, axes[1], quantity="error")
     axes[0].set_title("training loss", fontsize=9)
