@@ -150,7 +150,9 @@ class SpectralDensityResult(ArraysMixin):
                 sigma = math.sqrt(1e-5 * max(1.0, t_max - t_min))
             norm = True if normalize is None else bool(normalize)
         elif preset == "papyan":
-            width = hi_all - lo_all
+            # A spectrum of zero width (a zero Hessian: piecewise-linear model and loss) is
+            # given the width 1e-3 · max(1, |λ|), so that its point mass is drawn, not refused.
+            width = hi_all - lo_all or 1e-3 * max(1.0, abs(hi_all))
             pad = 0.05 * width if padding is None else float(padding)
             t_min, t_max = lo_all - pad, hi_all + pad
             npts = 1024 if num_points is None else check_positive("num_points", num_points)

@@ -133,3 +133,14 @@ def test_round_trip_through_arrays(slq: SpectralDensityResult) -> None:
     assert d2.sigma == d.sigma and d2.preset == "papyan"
     with pytest.raises(ConfigError, match="not a SmoothedDensity"):
         SmoothedDensity.from_arrays(arrays, attrs)
+
+
+def test_a_zero_hessian_has_a_point_mass_at_zero() -> None:
+    r = spectral_density(torch.zeros(5, 5, dtype=torch.float64), num_probes=2, num_steps=3)
+    assert np.nanmax(np.abs(r.nodes)) == 0.0
+    for preset in ("papyan", "ghorbani"):
+        d = r.density(preset=preset)
+        assert d.sigma > 0 and np.isfinite(d.density).all()
+        assert abs(d.grid[np.argmax(d.density)]) <= d.grid[1] - d.grid[0]
+        mass = np.sum(d.density) * (d.grid[1] - d.grid[0])
+        assert mass == pytest.approx(1.0, abs=0.05)
