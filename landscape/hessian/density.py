@@ -24,8 +24,10 @@ from landscape.hessian._checks import check_choice, check_positive
 from landscape.hessian._operator import LinearOperator, as_operator
 from landscape.hessian._results import ArraysMixin
 from landscape.hessian.lanczos import Reorth, gauss_quadrature, lanczos_lockstep
-from landscape.hessian.trace import Distribution, _probes
+from landscape.hessian.trace import _probes
 
+#: Probe distributions of SLQ (a Lanczos start is normalised: ``"gaussian"`` is the sphere).
+ProbeDistribution = Literal["rademacher", "gaussian"]
 Preset = Literal["ghorbani", "papyan"]
 Kernel = Literal["gaussian", "lorentzian"]
 
@@ -192,7 +194,7 @@ class SpectralDensityResult(ArraysMixin):
 
 def spectral_density(H: LinearOperator | torch.Tensor, num_probes: int = 10,
                      num_steps: int = 80, *, seed: int = 0, reorth: Reorth = "full",
-                     distribution: Distribution = "rademacher",
+                     distribution: ProbeDistribution = "rademacher",
                      basis_device: torch.device | str | None = None) -> SpectralDensityResult:
     """Stochastic Lanczos quadrature of ``H`` with all probes in one block.
 
@@ -209,7 +211,9 @@ def spectral_density(H: LinearOperator | torch.Tensor, num_probes: int = 10,
         seed: seed of the probes (drawn on the CPU, so the same on every device).
         reorth: ``"full"`` (default, as Ghorbani, PyHessian and eigenthings: no spurious copies
             of outliers) or ``"none"`` (Papyan 2020: ``O(P)`` memory per probe).
-        distribution: ``"rademacher"`` (default, PyHessian) or ``"gaussian"`` (Ghorbani).
+        distribution: ``"rademacher"`` (default, PyHessian) or ``"gaussian"`` (Ghorbani). Each
+            probe starts Lanczos normalised, so Gaussian probes are already uniform on the
+            sphere: the trace estimators' ``"sphere"`` would add nothing and is not accepted.
         basis_device: where to keep the ``num_probes × num_steps`` Krylov vectors with full
             re-orthogonalisation (e.g. ``"cpu"``).
 
