@@ -36,6 +36,7 @@ from landscape.errors import (
 )
 from landscape.store import _schema as S
 from landscape.store import integrity
+from landscape.store.create import create_whole
 from landscape.store.provenance import environment, now_iso, to_attr
 from landscape.store.space import ensure_space
 
@@ -128,6 +129,31 @@ def _open(path: Path, mode: Mode, locking: bool | None, lock_timeout: float) -> 
             delay = min(2 * delay, 0.5)
 
 
+def _initialise(file: h5py.File) -> None:
+    """The first contents of a study: its format, schema version, provenance and ``runs``."""
+    write_attrs(file, {"format": S.FORMAT, "schema_version": S.SCHEMA_VERSION,
+                       "created": now_iso(), "index_convention": S.INDEX_CONVENTION,
+                       **environment()})
+    file.require_group(S.RUNS)
+
+
+def _create(path: Path, *, replace: bool) -> None:
+    """Create the study ``path`` whole (:mod:`landscape.store.create`), or keep one that exists.
+
+    The free-space manager persists across closes, so that space freed by deleted items (the
+    SGLD checkpoints of local entropy, a replaced result) is reused instead of lost: a study of 3
+    measured digits MLPs takes 11.0 MB instead of 18.6 MB (9.9 MB of data). HDF5 sets this only
+    when it creates the file.
+    """
+    try:
+        create_whole(path, _initialise, replace=replace, fs_strategy="fsm", fs_persist=True)
+    except OSError as err:
+        failure = integrity.io_error(path, err)
+        if failure is not None:
+            raise failure from None  # read-only media, no space
+        raise
+
+
 #: Study path → (mtime_ns, size) when this process last closed it after writing: a file still in
 #: that state needs no integrity scan before the next write.
 _CLEAN: dict[str, tuple[int, int]] = {}
@@ -207,6 +233,9 @@ class Study:
             ensure_space(self.path, reserve)
         if mode == "a" and self.path.exists() and self.path.stat().st_size > 0:
             _check_before_writing(self.path, locking, lock_timeout)
+        if mode == "w" or (mode == "a" and not self.path.exists()):
+            _create(self.path, replace=mode == "w")
+            mode = "a"
         self.file = _open(self.path, mode, locking, lock_timeout)
         try:
             self._check_or_init()
@@ -226,10 +255,7 @@ class Study:
                 raise NotAStudyFileError(
                     f"{self.path} is an HDF5 file but not a landscape study (no 'format' "
                     f"attribute; it holds {sorted(self.file.keys())[:5]}); use another file name")
-            write_attrs(self.file, {"format": S.FORMAT, "schema_version": S.SCHEMA_VERSION,
-                                    "created": now_iso(), "index_convention": S.INDEX_CONVENTION,
-                                    **environment()})
-            self.file.require_group(S.RUNS)
+            _initialise(self.file)
             return
         fmt = decode_attr(attrs["format"])
         if fmt != S.FORMAT:
