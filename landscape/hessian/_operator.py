@@ -249,13 +249,21 @@ class CurvatureOperator:
 
         Both give the same numbers. The first four block products alternate the two strategies
         and time them; the one with the smaller best time per column is kept (the minimum is
-        robust to load spikes on a shared machine). On 2 CPU threads the loop wins for the
-        digits MLP (vmapped backward ≈ 1.3× slower per column); on a GPU, where small kernels
-        are latency-bound, the vmapped backward is expected to win.
+        robust to load spikes on a shared machine; assigning ``"vmap"`` or ``"loop"`` fixes it).
+        On 2 CPU threads the loop wins for the digits MLP (vmapped backward ≈ 1.3× slower per
+        column); on a GPU, where small kernels are latency-bound, the vmapped backward is
+        expected to win.
         """
         if self._vmap_block is None:
             return "measuring"
         return "vmap" if self._vmap_block else "loop"
+
+    @block_strategy.setter
+    def block_strategy(self, strategy: str) -> None:
+        """Fix the strategy (``"vmap"`` or ``"loop"``) instead of measuring: the two round
+        differently, so a caller that needs bit-reproducible products (a resumed run) fixes it."""
+        _checks.check_choice("block_strategy", strategy, ("vmap", "loop"))
+        self._vmap_block = strategy == "vmap"
 
     @property
     def _batched(self) -> bool:

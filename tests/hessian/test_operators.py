@@ -309,3 +309,22 @@ def test_operator_on_cuda_matches_cpu(problem: dict) -> None:
     assert H.device.type == "cuda"
     v = torch.randn(H.num_params, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
     assert _close((H @ v).cpu(), problem["H"] @ v)
+
+
+@pytest.mark.parametrize("strategy", ["vmap", "loop"])
+def test_a_fixed_block_strategy_gives_the_columns_and_the_dense_hessian(problem: dict,
+                                                                        strategy: str) -> None:
+    """The batched product (one vmapped backward through the cached graph for the whole block)
+    against one product per column and against the dense float64 Hessian."""
+    H = HessianOperator(problem["model"], problem["loss_fn"], (problem["x"], problem["y"]))
+    H.block_strategy = strategy
+    assert H.block_strategy == strategy
+    V = torch.randn(H.num_params, 6, dtype=torch.float64,
+                    generator=torch.Generator().manual_seed(3))
+    block = H @ V
+    assert H.block_strategy == strategy  # not re-measured
+    cols = torch.stack([H @ V[:, j] for j in range(6)], dim=1)
+    assert _close(block, cols, 1e-12)
+    assert _close(block, problem["H"] @ V)
+    with pytest.raises(ConfigError):
+        H.block_strategy = "fast"
