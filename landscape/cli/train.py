@@ -42,14 +42,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     t = p.add_argument_group("curvature along training")
     t.add_argument("--track-curvature", type=track_every, default=(0, "epoch"),
                    metavar="EVERY",
-                   help="measure lambda_max (warm-started Lanczos) and the Hessian trace "
-                        "(Hutch++) every EVERY epochs, or every N optimiser steps as 'Nsteps' "
-                        "(e.g. 5, 5epochs, 10steps); stored in the run's history")
+                   help="measure lambda_max (warm-started block Lanczos) and the Hessian "
+                        "trace (Hutch++ on its basis) every EVERY epochs, or every N optimiser "
+                        "steps as 'Nsteps' (e.g. 5, 5epochs, 10steps); stored in the run's "
+                        "history")
     t.add_argument("--track-samples", type=int, default=256, metavar="N",
                    help="fixed training subset the curvature is measured on (0: all; default "
                         "%(default)s)")
-    t.add_argument("--track-trace-matvecs", type=int, default=6, metavar="M",
-                   help="Hutch++ products per trace measurement (0: no trace; default "
+    t.add_argument("--track-trace-matvecs", type=int, default=4,
+                   metavar="M",
+                   help="trace probes per measurement (0: no trace; default "
                         "%(default)s)")
     t.add_argument("--track-local-energy", type=float, default=0.0, metavar="SIGMA",
                    help="also track the local energy of the training loss at this sigma "
