@@ -56,9 +56,9 @@ class TrainConfig:
             full-batch gradient descent).
         track_samples: size of the fixed stratified subset of the training data (seeded by
             ``seed``) the curvature is measured on; 0 takes the whole training set. Default
-            256: on the digits MLP λ_max of such a subset is within 1-13 % of the whole
-            training set's (the statistical error; 128 samples roughly double it), and one
-            measurement costs about as much as an epoch of training (``benchmarks/tracking.py``).
+            256: on the digits MLP λ_max of such a subset lies 1-6 % above the whole training
+            set's on average, 13 % at most over 8 subsets (the statistical error; 128 samples
+            roughly double it and save a fifth of the cost, ``benchmarks/tracking.py``).
         track_tol: relative residual tolerance of λ_max (the Ritz value is then within
             ``tol·λ`` of an eigenvalue, typically ``(tol·λ)²/gap``). Default 3e-2: on the digits
             MLP (SGD, every epoch) the tracked values are within 1e-3 of converged ones (median
