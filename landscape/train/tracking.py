@@ -200,14 +200,16 @@ class CurvatureTracker:
 
     def _start(self, P: int, b: int, gen: torch.Generator) -> tuple[torch.Tensor, int]:
         """The start block and the product budget: the previous Ritz vectors (padded with random
-        columns if fewer were stored), or a random block for the cold start."""
+        columns if fewer were stored) and at least two blocks, or a random block for the cold
+        start."""
         if self.vector is None:
             return torch.randn(P, b, generator=gen, dtype=torch.float64), COLD_MATVECS
         V = self.vector.reshape(P, -1)[:, :b].to(torch.float64)
         if V.shape[1] < b:
             V = torch.cat([V, torch.randn(P, b - V.shape[1], generator=gen,
                                           dtype=torch.float64)], dim=1)
-        return V, self.config.track_max_matvecs
+        # two blocks at least: one alone would only rotate the start block, never improve it
+        return V, max(self.config.track_max_matvecs, 2 * b)
 
     def _trace_probes(self, P: int) -> torch.Tensor | None:
         """The fixed trace probes ``[P, m]``: Rademacher, the same at every measurement; with

@@ -337,3 +337,20 @@ def test_the_training_plot_draws_lambda_max_against_the_stability_threshold(
     np.testing.assert_allclose(lines["r (2+2β)/η, β = 0.5"].get_ydata(), 3.0 / CONFIG.lr)
     np.testing.assert_array_equal(lines["r λ_max"].get_xdata(), [0, 2, 4, 5])
     assert len(training_curves(study_path, ["plain"]).axes) == 2
+
+
+def test_a_single_stored_warm_start_vector_is_padded_to_a_block(data) -> None:
+    """A resume state written before blocks holds one vector ``[P]``: it starts the block with
+    seeded random columns beside it, and the measurement still converges to the dense λ_max."""
+    train_data, _ = data
+    model = _model()
+    config = replace(CONFIG, track_curvature=1, track_tol=1e-8, track_trace_matvecs=0)
+    tracker = CurvatureTracker(config, model, get("ce"), train_data)
+    sub = subset(train_data, config.track_samples, seed=config.seed)
+    dense = _dense_hessian(model, get("ce"), sub.x.double(), sub.y)
+    noise = torch.randn(51, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    tracker.vector = torch.linalg.eigh(dense)[1][:, -2] + 0.1 * noise  # near the second one
+    row = tracker.measure(model)
+    top = float(torch.linalg.eigvalsh(dense)[-1])
+    assert row["lambda_max"] == pytest.approx(top, rel=1e-9)
+    assert tracker.vector is not None and tracker.vector.shape == (51, config.track_top_k)
