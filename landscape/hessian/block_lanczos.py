@@ -204,12 +204,7 @@ def block_lanczos(A: LinearOperator | torch.Tensor, start: torch.Tensor, *, tol:
                 W = A @ Qj
                 nmv += b
             blocks += 1
-            Aj = (Qj.t() @ W).double().cpu().numpy()
-            As.append(0.5 * (Aj + Aj.T))
-            W = W - Qj @ torch.as_tensor(As[-1], dtype=dt, device=dev)
-            if m > b:
-                W = W - basis[:, m - 2 * b:m - b] @ torch.as_tensor(Bs[-1].T, dtype=dt,
-                                                                     device=dev)
+            W = _three_term(W, basis, m, b, As, Bs)
             norm_est = max(norm_est, float(np.linalg.norm(As[-1])))
             if m >= P:  # the basis spans everything: T is A itself
                 Qn, B = W, np.zeros((b, b))
@@ -217,13 +212,8 @@ def block_lanczos(A: LinearOperator | torch.Tensor, start: torch.Tensor, *, tol:
                 Qn, B = _orthonormalise(W, basis[:, :m], _breakdown_tol(dt) * norm_est,
                                         generator)
             Bs.append(B)
-            T = _block_tridiagonal(As, Bs)
-            theta, S = np.linalg.eigh(T)
-            theta, S = theta[::-1].copy(), S[:, ::-1].copy()
+            T, theta, S, resid, converged = _ritz(As, Bs, tol)
             norm_est = max(norm_est, float(np.abs(theta).max()))
-            resid = np.linalg.norm(B @ S[-b:, :b], axis=0)
-            scale = max(abs(theta[0]), np.sqrt(np.finfo(np.float64).eps) * np.abs(theta).max())
-            converged = bool(resid[0] <= tol * scale)
             if converged or nmv + b > max_matvecs or m + b > basis.shape[1]:
                 break
             basis[:, m:m + b] = Qn
@@ -235,6 +225,33 @@ def block_lanczos(A: LinearOperator | torch.Tensor, start: torch.Tensor, *, tol:
                                       restarts, Q.clone(), T, HG)
         X = vectors  # restart from the top Ritz vectors
         restarts += 1
+
+
+def _three_term(W: torch.Tensor, basis: torch.Tensor, m: int, b: int, As: list[np.ndarray],
+                Bs: list[np.ndarray]) -> torch.Tensor:
+    """Append ``A_j = Q_jᵀ W`` (symmetrised, float64) to ``As`` and return
+    ``W − Q_j A_j − Q_{j−1} B_{j−1}ᵀ`` for the block ``Q_j = basis[:, m−b:m]``."""
+    Qj = basis[:, m - b:m]
+    Aj = (Qj.t() @ W).double().cpu().numpy()
+    As.append(0.5 * (Aj + Aj.T))
+    W = W - Qj @ torch.as_tensor(As[-1], dtype=W.dtype, device=W.device)
+    if m > b:
+        W = W - basis[:, m - 2 * b:m - b] @ torch.as_tensor(Bs[-1].T, dtype=W.dtype,
+                                                             device=W.device)
+    return W
+
+
+def _ritz(As: list[np.ndarray], Bs: list[np.ndarray], tol: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``T``, its eigenvalues (descending) and vectors, the residual norms ``‖B_j s_i^{(j)}‖``
+    of the top ``b`` Ritz pairs, and whether the top pair met ``tol``."""
+    b = As[0].shape[0]
+    T = _block_tridiagonal(As, Bs)
+    theta, S = np.linalg.eigh(T)
+    theta, S = theta[::-1].copy(), S[:, ::-1].copy()
+    resid = np.linalg.norm(Bs[-1] @ S[-b:, :b], axis=0)
+    scale = max(abs(theta[0]), np.sqrt(np.finfo(np.float64).eps) * np.abs(theta).max())
+    return T, theta, S, resid, bool(resid[0] <= tol * scale)
 
 
 def _block_tridiagonal(As: list[np.ndarray], Bs: list[np.ndarray]) -> np.ndarray:
