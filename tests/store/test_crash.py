@@ -49,17 +49,19 @@ def _run(*args: str) -> float:
     return time.perf_counter() - t0
 
 
-def _kill_at(delay: float, *args: str) -> bool:
-    """Start the command and SIGKILL it after ``delay`` s; ``True`` if it was still running."""
+def _kill_at(delay: float, *args: str) -> float | None:
+    """Start the command and SIGKILL it after ``delay`` s; ``None`` if it was killed, else the
+    seconds it took to finish (the machine's load changes: the caller adapts its kill times)."""
+    t0 = time.perf_counter()
     proc = _cli(*args)
     try:
         proc.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        return True
+        return None
     assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
-    return False
+    return time.perf_counter() - t0
 
 
 def _torn(path: Path) -> list[str]:
@@ -165,10 +167,13 @@ def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None
         path = tmp_path / f"train{attempt}.h5"
         attempt += 1
         args = [*TRAIN, "--out", str(path)]
-        for _ in range(6):  # a few kills into each run, then let it finish
+        for k in range(6):  # a few kills into each run, then let it finish
             if counts["kills_training"] >= train_kills:
                 break
-            if _kill_at(_after_start(rng, t_start, t_train), *args):
+            took = _kill_at(_after_start(rng, t_start, t_train), *args)
+            if took is not None:  # finished first: the machine got faster, aim earlier
+                t_train = took if k == 0 else t_train  # (a resumed run has less to do)
+            else:
                 counts["kills_training"] += 1
                 if path.exists():
                     after_kill(path)
@@ -180,10 +185,13 @@ def test_kills_while_training_and_measuring_lose_nothing(tmp_path: Path) -> None
         attempt += 1
         shutil.copy(ref, path)
         args = ["measure", str(path), "--quick", "--quiet"]
-        for _ in range(4):
+        for k in range(4):
             if counts["kills_measuring"] >= measure_kills:
                 break
-            if _kill_at(_after_start(rng, t_start, t_measure), *args):
+            took = _kill_at(_after_start(rng, t_start, t_measure), *args)
+            if took is not None:
+                t_measure = took if k == 0 else t_measure
+            else:
                 counts["kills_measuring"] += 1
                 after_kill(path)
         finish(path, args, "runs/r/measurements", reference_m, "measures_completed")
