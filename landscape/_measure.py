@@ -21,7 +21,7 @@ from torch import nn
 
 from landscape.data import LabelledDataset, subset
 from landscape.errors import ConfigError, StoreError
-from landscape.forward import Forward, default_forward, get_forward
+from landscape.forward import Forward, default_forward, get_forward, move_batch
 from landscape.objectives import LossObjective, get
 from landscape.store import Study, load_model, load_run_data, run_attrs, write_array, write_attrs
 from landscape.store import _schema as S
@@ -83,7 +83,7 @@ def batches(data: LabelledDataset, model: nn.Module,
     """The data as one ``(x, y)`` batch, or a list of batches of ``batch_size``, on the model's
     device and in its dtype."""
     p = next(model.parameters())
-    x, y = data.x.to(device=p.device, dtype=p.dtype), data.y.to(p.device)
+    x, y = move_batch(data.x, p.device, p.dtype), data.y.to(p.device)
     if batch_size is None or batch_size >= len(data):
         return x, y
     return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(data), batch_size)]

@@ -14,6 +14,8 @@ from landscape.data._dataset import LabelledDataset
 from landscape.data.cifar10 import cifar10
 from landscape.data.digits import digits
 from landscape.data.idx import fashion_mnist, idx_dataset, mnist
+from landscape.data.session_csv import diginetica, yoochoose
+from landscape.data.sessions import synthetic_sessions
 from landscape.data.synthetic import gaussian_mixture, teacher_student
 from landscape.data.transforms import apply_transforms
 from landscape.errors import ConfigError, DataFormatError
@@ -51,6 +53,21 @@ def _teacher(split: Split, data_dir: PathLike | None, seed: int, **kw: Any) -> L
     return teacher_student(kw.pop("n", DEFAULT_SYNTHETIC_SIZE), split=split, seed=seed, **kw)
 
 
+def _sessions(split: Split, data_dir: PathLike | None, seed: int, **kw: Any) -> LabelledDataset:
+    _no_dir("synthetic-sessions", data_dir)
+    return synthetic_sessions(split, seed=seed, **kw)
+
+
+def _session_files(loader: Callable[..., LabelledDataset], name: str) -> Callable[..., Any]:
+    def load_files(split: Split, data_dir: PathLike | None, seed: int, **kw: Any
+                   ) -> LabelledDataset:
+        if data_dir is None:
+            raise ConfigError(f"dataset {name!r} needs data_dir (or --data-dir): the folder "
+                              "holding its click log")
+        return loader(split, data_dir, **kw)
+    return load_files
+
+
 _Loader = Callable[..., LabelledDataset]
 
 # name -> (loader, extra keyword arguments it accepts, description)
@@ -69,6 +86,15 @@ _LOADERS: dict[str, tuple[_Loader, tuple[str, ...], str]] = {
                          "isotropic Gaussian mixture with means on a circle (synthetic)"),
     "teacher-student": (_teacher, ("n", "dim", "num_classes", "hidden"),
                         "Gaussian inputs labelled by a random tanh teacher network (synthetic)"),
+    "synthetic-sessions": (_sessions, ("num_sessions", "num_items", "num_clusters", "num_users",
+                                       "mean_length", "popularity_exponent", "stay",
+                                       "test_fraction", "max_length"),
+                           "seeded click sessions (interest mixtures, Markov transitions, Zipf "
+                           "popularity); next-item targets (synthetic)"),
+    "diginetica": (_session_files(diginetica, "diginetica"), ("fraction", "max_length"),
+                   "DIGINETICA click sessions (train-item-views.csv you provide), SR-GNN split"),
+    "yoochoose": (_session_files(yoochoose, "yoochoose"), ("fraction", "max_length"),
+                  "YOOCHOOSE click sessions (yoochoose-clicks.dat you provide), 1/64 by default"),
 }
 
 DATASETS: Mapping[str, str] = MappingProxyType({k: v[2] for k, v in _LOADERS.items()})

@@ -15,7 +15,11 @@ name                    model                                                   
 ``vgg11_bn``            VGG-11 with BatchNorm, linear CIFAR head                9,231,114
 ``vgg16_bn``            VGG-16 with BatchNorm, linear CIFAR head                14,728,266
 ``vit_tiny``            DeiT-Ti-sized ViT, 4×4 patches of a 32×32 image         5,362,762
+``session_gnn``         SR-GNN/PIA-GNN session recommender over ``V`` items     (V+1)H+19H²+20H
 ======================  ======================================================  ==============
+
+``session_gnn`` takes integer click sequences ``[N, L]`` (input shape ``(L,)``) and scores every
+item: its number of classes is the number of items (:mod:`landscape.models.session_gnn`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from landscape.models._config import (
 from landscape.models.cnn import LeNet
 from landscape.models.mlp import MLP
 from landscape.models.resnet import CifarResNet, ResNet18
+from landscape.models.session_gnn import SessionGNN
 from landscape.models.vgg import VGG
 from landscape.models.vit import ViT
 from landscape.models.wide_resnet import WideResNet
@@ -46,7 +51,7 @@ from landscape.models.wide_resnet import WideResNet
 MODELS: dict[str, type[nn.Module]] = {
     "mlp": MLP, "lenet": LeNet, "resnet20": CifarResNet, "resnet56": CifarResNet,
     "resnet18": ResNet18, "wrn16_4": WideResNet, "wrn28_10": WideResNet, "vgg11_bn": VGG,
-    "vgg16_bn": VGG, "vit_tiny": ViT,
+    "vgg16_bn": VGG, "vit_tiny": ViT, "session_gnn": SessionGNN,
 }
 
 #: Constructor arguments each name fixes (an option that sets one of them is refused).
@@ -66,6 +71,10 @@ def _make(name: str, shape: tuple[int, ...], num_classes: int, options: dict[str
           ) -> nn.Module:
     if name == "mlp":
         return MLP(tuple(shape), num_classes, **options)
+    if name == "session_gnn":
+        if len(shape) != 1:
+            raise ConfigError(f"session_gnn needs click sequences [L], got {list(shape)}")
+        return SessionGNN(num_classes, max_length=int(shape[0]), **options)
     channels, side = _image(name, shape)
     fixed = _FIXED.get(name, {})
     clash = sorted(set(fixed) & set(options))
@@ -106,6 +115,7 @@ def build(name: str, input_shape: tuple[int, ...], num_classes: int, *, seed: in
             raise ConfigError(f"{name}: {err}") from None
 
 
-__all__ = ["MLP", "MODELS", "VGG", "CifarResNet", "LeNet", "ResNet18", "ViT", "WideResNet",
+__all__ = ["MLP", "MODELS", "VGG", "CifarResNet", "LeNet", "ResNet18", "SessionGNN", "ViT",
+           "WideResNet",
            "build", "build_from_config", "model_config", "record_config", "register_model",
            "registry_name"]

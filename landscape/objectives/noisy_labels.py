@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from landscape.errors import ConfigError
+from landscape.forward import move_batch
 from landscape.objectives._softmax import check, finite, log_p_and_log_1mp
 from landscape.objectives.base import Batch, LossObjective, StepContext
 
@@ -171,7 +172,7 @@ class TruncatedGCE(LossObjective):
         try:
             for start in range(0, len(train_data), self.eval_batch_size):
                 sl = slice(start, start + self.eval_batch_size)
-                logits = self.eval_logits(model, train_data.x[sl].to(device=device, dtype=dtype))
+                logits = self.eval_logits(model, move_batch(train_data.x[sl], device, dtype))
                 y = train_data.y[sl].to(logits.device)
                 p_y = torch.softmax(logits, dim=1).gather(1, y.unsqueeze(1)).squeeze(1)
                 self.mask[train_data.index[sl].long()] = (p_y > self.k).cpu()

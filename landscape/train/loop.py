@@ -28,7 +28,14 @@ from landscape._progress import progress as progress_bar
 from landscape._seeding import seeded_torch_global, torch_generator
 from landscape.data import LabelledDataset
 from landscape.errors import ConfigError, NonFiniteError
-from landscape.forward import Forward, batch_size, default_forward, forward_name, resolve_forward
+from landscape.forward import (
+    Forward,
+    batch_size,
+    default_forward,
+    forward_name,
+    move_batch,
+    resolve_forward,
+)
 from landscape.objectives.base import Batch, LossObjective, Objective, StepContext
 from landscape.store import (
     ResumableArray,
@@ -48,6 +55,7 @@ from landscape.store.writer import writes_study
 from landscape.train.config import TrainConfig
 from landscape.train.evaluate import evaluate
 from landscape.train.optim import make_optimizer, set_lr
+from landscape.train.ranking import history_names, is_sessions
 from landscape.train.run_identity import _run_attrs, _same, _signature
 from landscape.train.tracking import CurvatureTracker
 
@@ -209,7 +217,8 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
     epochs_axis = np.arange(config.epochs + 1)
     tracker = CurvatureTracker(config, model, objective, train_data, fwd) \
         if config.track_curvature else None
-    metrics = METRICS + (tracker.history_names if tracker else ())
+    ranked = history_names() if is_sessions(train_data) else ()
+    metrics = METRICS + ranked + (tracker.history_names if tracker else ())
     history = {m: np.full(config.epochs + 1, np.nan) for m in metrics}
     start = step = 0
     resumed_from: int | None = None
@@ -261,7 +270,7 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
                     write_array(data_group, "test_index", test_data.index.numpy(), compress=True)
 
     state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    x_train = train_data.x.to(device=device, dtype=dtype)
+    x_train = move_batch(train_data.x, device, dtype)
     y_train = train_data.y.to(device)
     yc_train = train_data.y_clean.to(device)
     idx_train = train_data.index.to(device)
@@ -277,6 +286,10 @@ def train(model: nn.Module, objective: Objective, train_data: LabelledDataset,
             te = evaluate(model, test_data, objective, batch_size=config.eval_batch_size,
                           forward=fwd)
             row["test_loss"], row["test_acc"] = te["loss_clean"], te["acc_clean"]
+        for split, res in (("train", tr), ("test", te if test_data is not None else {})):
+            for name in ranked:
+                if name.startswith(split + "_"):
+                    row[name] = res.get(name[len(split) + 1:], np.nan)
         if tracker:
             row.update(tracker.at_epoch(model, epoch))
         for k, v in row.items():

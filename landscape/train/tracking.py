@@ -75,7 +75,7 @@ from torch import nn
 from landscape._seeding import derive_seed, torch_generator
 from landscape.data import LabelledDataset, subset
 from landscape.flatness.local_energy import local_energy
-from landscape.forward import Forward
+from landscape.forward import Forward, move_batch
 from landscape.hessian import HessianOperator
 from landscape.hessian._sketch import probes
 from landscape.hessian.block_lanczos import block_lanczos
@@ -142,7 +142,7 @@ class CurvatureTracker:
         self.data = subset(train_data, n, seed=config.seed) if 0 < n < len(train_data) \
             else train_data
         p = next(model.parameters())
-        self.x = self.data.x.to(device=p.device, dtype=p.dtype)
+        self.x = move_batch(self.data.x, p.device, p.dtype)
         self.y = self.data.y.to(p.device)
         self.loss_fn, self.loss_name = tracked_loss(objective)
         self.steps_per_epoch = num_steps_per_epoch(len(train_data), config)
