@@ -9,7 +9,7 @@ from landscape.data import DATASETS, available, digits, load, load_splits
 from landscape.errors import ConfigError, DataNotFoundError
 
 NAMES = {"digits", "fashion-mnist", "mnist", "idx", "cifar10", "gaussian-mixture",
-         "teacher-student"}
+         "teacher-student", "synthetic-sessions", "diginetica", "yoochoose"}
 
 
 def test_available_lists_every_dataset():
