@@ -25,6 +25,7 @@ OBJECTIVE_COLORS: dict[str, str] = {
     "gce_truncated": "#8c564b", "imae": "#bcbd22", "focal": "#17becf", "perceptron": "#7f7f7f",
     "mse_rescaled": "#e377c2", "sam": "#1f3b73", "asam": "#2ca02c", "logit_adjusted": "#9467bd",
     "gcl": "#d62728", "hsic": "#000000", "hsic_bottleneck": "#000000", "ldce_approx": "#aec7e8",
+    "sampled_softmax": "#3b9a8f",
 }
 #: Readable names of the objectives (registry name when missing).
 OBJECTIVE_LABELS: dict[str, str] = {
@@ -33,6 +34,7 @@ OBJECTIVE_LABELS: dict[str, str] = {
     "gce": "GCE", "sce": "SCE", "gce_truncated": "truncated GCE", "imae": "IMAE",
     "focal": "focal", "perceptron": "perceptron", "mse_rescaled": "rescaled MSE",
     "sam": "SAM", "asam": "ASAM", "logit_adjusted": "logit-adjusted CE", "gcl": "GCL",
+    "sampled_softmax": "sampled softmax",
 }
 _FALLBACK = plt.get_cmap("tab20").colors
 _MARKERS = ("o", "s", "^", "D", "v", "P")

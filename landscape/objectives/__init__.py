@@ -35,6 +35,7 @@ from landscape.objectives.noisy_labels import (
     TruncatedGCE,
 )
 from landscape.objectives.sam import ASAM, SAM
+from landscape.objectives.sampled_softmax import SampledSoftmax
 
 REGISTRY: dict[str, type[Objective]] = {
     "ce": CrossEntropy,
@@ -57,6 +58,7 @@ REGISTRY: dict[str, type[Objective]] = {
     "hsic_bottleneck": HSICBottleneck,
     "hsic": HSICBottleneck,
     "gcl": GCL,
+    "sampled_softmax": SampledSoftmax,
 }
 
 
@@ -98,6 +100,6 @@ def parameters(name: str) -> dict[str, Any]:
 __all__ = ["ASAM", "GCL", "IMAE", "REGISTRY", "SAM", "Batch", "CrammerSingerHinge", "CrossEntropy",
            "FocalLoss", "GeneralizedCrossEntropy", "HSICBottleneck", "LDCEApprox", "LabelSmoothing",
            "LogitAdjustedLoss", "LossObjective", "MeanSquaredError", "Objective", "Perceptron",
-           "RescaledSquareLoss", "StepContext", "StepOutput", "SymmetricCrossEntropy",
-           "TruncatedGCE", "WestonWatkinsHinge", "available", "balanced_accuracy", "get",
-           "parameters", "posthoc_logit_adjustment", "register"]
+           "RescaledSquareLoss", "SampledSoftmax", "StepContext", "StepOutput",
+           "SymmetricCrossEntropy", "TruncatedGCE", "WestonWatkinsHinge", "available",
+           "balanced_accuracy", "get", "parameters", "posthoc_logit_adjustment", "register"]
