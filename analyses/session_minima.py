@@ -6,11 +6,14 @@ correction; 50 in ``--quick``) and the noise-robust GCE (q = 0.7), with seeds 0.
 built-in ``synthetic-sessions`` (or DIGINETICA with ``--dataset diginetica --data-dir DIR``),
 then measures every minimum with :func:`landscape.compare.measure_runs`: local energy (δ training
 error and loss at σ* = 0.3 under multiplicative noise), worst-case L2 sharpness, the Hessian's
-top eigenvalue and trace. The error of the error-based measures is the top-1 error
-``1 − Recall@1`` (the error every measure of landscape uses: a perturbation that moves the
-target out of first place counts; ``1 − Recall@20`` saturates at 0 near any reasonable minimum
-and hides the landscape). Loss-based measures are in each objective's own units; the sampled
-softmax is measured under the full cross-entropy it estimates.
+top eigenvalue and trace, of the whole model and of its item-embedding, GNN and attention blocks
+(the diagonal Hessian blocks, other parameters held fixed; ``hessian_top`` / ``hessian_trace``
+with ``params`` = ``embedding.*``, ``gnn.*``, ``attention.*``). The error of the error-based
+measures is the top-1 error ``1 − Recall@1`` (the error every measure of landscape uses: a
+perturbation that moves the target out of first place counts; ``1 − Recall@20`` saturates at 0
+near any reasonable minimum and hides the landscape). Loss-based measures are in each
+objective's own units; the sampled softmax is measured under the full cross-entropy it
+estimates.
 
 Outputs: ``session_minima.png``/``.pdf`` (test Recall@20 against each measure, one colour per
 objective) and ``session_minima.md`` (the table), in ``--figures``; the runs and measurements
@@ -48,6 +51,8 @@ from landscape.train import TrainConfig, train
 OBJECTIVES = {"ce": {}, "label_smoothing": {"epsilon": 0.1},
               "sampled_softmax": {"num_negatives": 100}, "gce": {"q": 0.7}}
 MEASURES = ["local_energy", "sharpness", "hessian_top", "hessian_trace"]
+#: Parameter blocks (globs over ``session_gnn``'s parameter names) measured on their own.
+BLOCKS = {"embedding": "embedding.*", "GNN": "gnn.*", "attention": "attention.*"}
 COLUMNS = [("local_energy_error", "δ train error at σ* = 0.3"),
            ("sharpness", "worst-case sharpness (own loss)"),
            ("lambda_max", "Hessian λ_max (own loss)"), ("trace", "Hessian trace (own loss)")]
@@ -80,23 +85,37 @@ def _train_all(args: argparse.Namespace) -> list[tuple[str, str, int]]:
     return runs
 
 
+def _block_measures(args: argparse.Namespace, runs: list, glob: str) -> list:
+    """λ_max and trace of the Hessian block of the parameters matching ``glob``, per run."""
+    config = MeasureConfig.quick() if args.quick else MeasureConfig(num_samples=1000)
+    settings = {"hessian_top": {"params": glob}, "hessian_trace": {"params": glob}}
+    return measure_runs(args.out, [r for r, _, _ in runs], measures=list(settings),
+                        settings=settings, config=config, progress=False, log=lambda _: None)
+
+
 def _table(args: argparse.Namespace, runs: list, measured: list) -> list[dict]:
     rows = []
+    blocks = {b: _block_measures(args, runs, glob) for b, glob in BLOCKS.items()}
     with Study(args.out) as study:
-        for (run, name, seed), m in zip(runs, measured):
+        for k, ((run, name, seed), m) in enumerate(zip(runs, measured)):
             hist = study.run(run)["history"]
             row = {"run": run, "objective": name, "seed": seed,
                    "recall": float(hist["test_recall_at_20"][-1]),
                    "mrr": float(hist["test_mrr_at_20"][-1])}
-            row.update({k: float(v) for k, v in m.scalars().items()})
+            row.update({key: float(v) for key, v in m.scalars().items()})
+            for b, ms in blocks.items():
+                scalars = ms[k].scalars()
+                row[f"lambda_max[{b}]"] = float(scalars["lambda_max"])
+                row[f"trace[{b}]"] = float(scalars["trace"])
             rows.append(row)
+    cols = COLUMNS + [(f"{m}[{b}]", f"{m} {b}") for b in BLOCKS for m in ("lambda_max", "trace")]
     lines = ["| run | objective | seed | test Recall@20 | test MRR@20 | "
-             + " | ".join(label for _, label in COLUMNS) + " |",
-             "|:--|:--|--:|--:|--:|" + "--:|" * len(COLUMNS)]
+             + " | ".join(label for _, label in cols) + " |",
+             "|:--|:--|--:|--:|--:|" + "--:|" * len(cols)]
     for r in rows:
         lines.append(f"| {r['run']} | {r['objective']} | {r['seed']} | {r['recall']:.3f} | "
                      f"{r['mrr']:.3f} | "
-                     + " | ".join(f"{r.get(k, np.nan):.4g}" for k, _ in COLUMNS) + " |")
+                     + " | ".join(f"{r.get(k, np.nan):.4g}" for k, _ in cols) + " |")
     out = Path(args.figures) / "session_minima.md"
     out.write_text("# Session recommender: minima of four objectives\n\n"
                    f"{'quick' if args.quick else 'full'} run of analyses/session_minima.py on "
