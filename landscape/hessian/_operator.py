@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from landscape import distributed
 from landscape._losses import check_loss_fn
 from landscape.errors import ConfigError, NonDeterministicError
 from landscape.forward import Forward, batch_size, resolve_forward
@@ -60,7 +61,10 @@ class CurvatureOperator:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
                  params: ParamSelection = None, check_deterministic: bool = True,
-                 method: str = "auto", forward: Forward | str | None = None) -> None:
+                 method: str = "auto", forward: Forward | str | None = None,
+                 process_group: Any = "auto") -> None:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module  # its gradient hooks must not run inside our products
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not callable(loss_fn):
@@ -85,7 +89,19 @@ class CurvatureOperator:
         # None = not measured yet (the first two block products time one strategy each)
         self._vmap_block: bool | None = None
         self._block_cost: dict[bool, list[float]] = {True: [], False: []}
-        self._validate()
+        self._group = distributed.resolve_group(process_group)
+        if self._group is None:
+            self._validate()
+            return
+        failure: BaseException | None = None
+        try:
+            self._validate()
+        except Exception as err:  # every rank learns of it, none waits for the others
+            failure = err
+        distributed.check_agreement(
+            self._group, self._params,
+            f"{type(self).__name__}|{self.method}|{self.param_names}|{type(self.loss_fn)}",
+            self.device, failure)
 
     # ------------------------------------------------------------------ public interface
     @property
@@ -112,7 +128,9 @@ class CurvatureOperator:
     def num_data(self) -> int:
         """``N``, the number of samples (counted on the first pass over the data)."""
         if self._num_data is None:
-            self._num_data = sum(self._count(b) for b in self._batches())
+            n = sum(self._count(b) for b in self._batches())
+            self._num_data = n if self._group is None else \
+                distributed.allreduce_count(n, self._group, self.device)
         return self._num_data
 
     def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
@@ -325,6 +343,14 @@ class CurvatureOperator:
                 for t, p in zip(total, parts):
                     t.add_(p, alpha=n)
             count += n
+        if self._group is not None:  # this rank's shard: Σ_r T_r / Σ_r N_r, the same everywhere
+            bad = bool(losses) and not bool(torch.isfinite(torch.stack(
+                [loss.detach().reshape(()) for loss in losses])).all())
+            if total is None:
+                raise ConfigError("this rank's data yielded no batch on this pass")
+            total, count = distributed.allreduce_weighted(total, count, bad, self._group)
+            self._num_data = count
+            return [t / count for t in total]
         _checks.check_finite_losses(losses)
         if total is None or count == 0:
             raise ConfigError("data yielded no batch on this pass")

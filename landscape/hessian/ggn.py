@@ -46,6 +46,10 @@ class GGNOperator(CurvatureOperator):
         method: see :data:`GgnMethod`.
         forward: ``forward(model, batch) -> (outputs, targets)`` or a registered name
             (:mod:`landscape.forward`); ``n_b = len(targets)``.
+        process_group: data parallelism (:mod:`landscape.distributed`): ``"auto"`` (default)
+            reduces over the default ``torch.distributed`` group when one with 2+ ranks is
+            initialised, treating ``data`` as this rank's shard; ``None`` turns it off; or a
+            group. A ``DistributedDataParallel`` model is unwrapped.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
@@ -60,10 +64,11 @@ class GGNOperator(CurvatureOperator):
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
                  params: ParamSelection = None, check_deterministic: bool = True,
-                 method: GgnMethod = "auto", forward: Forward | str | None = None) -> None:
+                 method: GgnMethod = "auto", forward: Forward | str | None = None,
+                 process_group: Any = "auto") -> None:
         super().__init__(model, loss_fn, data, params=params,
                          check_deterministic=check_deterministic, method=method,
-                         forward=forward)
+                         forward=forward, process_group=process_group)
 
     def _build_cache(self, batch: Batch) -> tuple[Any, torch.Tensor, int]:
         out, targets, n = self._outputs(batch)

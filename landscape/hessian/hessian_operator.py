@@ -80,6 +80,10 @@ class HessianOperator(CurvatureOperator):
         method: see :data:`HvpMethod`. Default ``"auto"``.
         forward: ``forward(model, batch) -> (outputs, targets)`` or a registered name
             (:mod:`landscape.forward`); ``n_b = len(targets)``. Default: ``(model(b[0]), b[1])``.
+        process_group: data parallelism (:mod:`landscape.distributed`): ``"auto"`` (default)
+            reduces over the default ``torch.distributed`` group when one with 2+ ranks is
+            initialised, treating ``data`` as this rank's shard; ``None`` turns it off; or a
+            group. A ``DistributedDataParallel`` model is unwrapped.
 
     Example:
         >>> model = nn.Sequential(nn.Linear(3, 2))
@@ -97,10 +101,11 @@ class HessianOperator(CurvatureOperator):
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, *,
                  params: ParamSelection = None, check_deterministic: bool = True,
-                 method: HvpMethod = "auto", forward: Forward | str | None = None) -> None:
+                 method: HvpMethod = "auto", forward: Forward | str | None = None,
+                 process_group: Any = "auto") -> None:
         super().__init__(model, loss_fn, data, params=params,
                          check_deterministic=check_deterministic, method=method,
-                         forward=forward)
+                         forward=forward, process_group=process_group)
         self._func_checked = False
         self._exact_checked = method != "auto"
 
