@@ -8,7 +8,10 @@ and counts :math:`N_r = \sum_{b\in r} n_b`, every rank gets
 .. math::  p = \frac{\sum_r T_r}{\sum_r N_r},
 
 the product one process holding all the data computes (ragged and unequal shards included; the
-global sample count is reduced too). The reduced buffer is the same on every rank, so Lanczos,
+global sample count is reduced too). The flatness evaluator
+(:mod:`landscape.flatness._evaluate`) reduces its loss and error sums the same way, and
+sharpness its gradient, so local energy, the width, sharpness and the surfaces are
+data-parallel too; local entropy refuses to run under a group. The reduced buffer is the same on every rank, so Lanczos,
 Hutch++ and SLQ with the same seeds give the same results everywhere; every rank runs them.
 
 Before the first product, the ranks check that they agree on the model (a hash of the selected

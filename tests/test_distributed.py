@@ -1,4 +1,4 @@
-"""Data-parallel curvature on 2 gloo ranks (loopback) against one process holding all the data."""
+"""Data parallelism on 2 gloo ranks (loopback) against one process holding all the data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from torch import nn
 
 from landscape.distributed import resolve_group, shard
 from landscape.errors import ConfigError
+from landscape.flatness import local_energy, sharpness
 from landscape.hessian import HessianOperator, eigenvalues, trace
 
 N, SPLIT = 61, 40  # unequal shards: 40 and 21 samples, ragged batches of 16
@@ -37,8 +38,16 @@ def _measure(model: nn.Module, data: object, **kw: object) -> dict[str, torch.Te
     v = torch.linspace(-1, 1, H.num_params, dtype=torch.float64)
     top = eigenvalues(H, k=3, seed=0)
     tr = trace(H, num_matvecs=30, method="hutch++", seed=0)
-    return {"hv": H @ v, "top": torch.as_tensor(top.eigenvalues),
-            "trace": torch.tensor(tr.estimate), "n": torch.tensor(H.num_data)}
+    out = {"hv": H @ v, "top": torch.as_tensor(top.eigenvalues),
+           "trace": torch.tensor(tr.estimate), "n": torch.tensor(H.num_data)}
+    if kw.get("process_group", "auto") is None:
+        return out
+    model.eval()
+    le = local_energy(model, nn.CrossEntropyLoss(), data, [0.0, 0.1, 0.3], 6, seed=0)
+    sh = sharpness(model, nn.CrossEntropyLoss(), data, 0.1, steps=3)
+    return {**out, "le_samples": torch.from_numpy(le.samples),
+            "le_errors": torch.from_numpy(le.error_samples),
+            "sharp": torch.tensor([sh.loss, sh.error, sh.base]), "direction": sh.direction}
 
 
 def _worker(rank: int, port: int, out: str) -> None:
@@ -86,6 +95,8 @@ def test_two_gloo_ranks_equal_one_process_on_unequal_shards(tmp_path: Path) -> N
         torch.testing.assert_close(got["hv"], whole["hv"], rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(got["top"], whole["top"], rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(got["trace"], whole["trace"], rtol=1e-10, atol=1e-12)
+        for key in ("le_samples", "le_errors", "sharp", "direction"):  # flatness on shards
+            torch.testing.assert_close(got[key], whole[key], rtol=1e-10, atol=1e-12)
         assert int(got["disagreement"]) == 1  # raised on both ranks, no hang
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from landscape import distributed
 from landscape._losses import check_loss_fn
 from landscape.errors import ConfigError
 from landscape.flatness import _fused
@@ -60,7 +61,7 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object,
                  names: list[str], *, cache_bytes: int = 0,
-                 forward: Forward | str | None = None) -> None:
+                 forward: Forward | str | None = None, process_group: Any = "auto") -> None:
         if not callable(loss_fn):
             raise ConfigError("loss_fn must be callable as loss_fn(model(x), y)")
         check_reiterable(data)
@@ -90,6 +91,22 @@ class Evaluator:
         self._first_budget = int(cache_bytes)
         self._first_used = 0  # bytes held by self._first
         self._itemsize = torch.empty((), dtype=self.dtype).element_size()
+        #: the process group whose ranks hold the shards of the data (None: this process's)
+        self.group = distributed.resolve_group(process_group)
+        failure: BaseException | None = None
+        try:
+            self._count()
+        except Exception as err:
+            if self.group is None:
+                raise
+            failure = err
+        if self.group is not None:
+            distributed.check_agreement(self.group, list(params.values()),
+                                        f"Evaluator|{self.names}|{type(self.loss_fn)}",
+                                        self.device, failure)
+            self.num_data = distributed.allreduce_count(self.num_data, self.group, self.device)
+
+    def _count(self) -> None:
         for batch in self.batches():
             self.num_batches += 1
             if batch.n is None:
@@ -179,6 +196,11 @@ class Evaluator:
                 loss += lb.to(torch.float64) * batch.n
                 wrong += self._wrong(out, batch.y)
                 total += batch.n
+        if self.group is not None:  # this rank's shard: sums and counts over every rank
+            both = torch.cat([loss, wrong])
+            torch.distributed.all_reduce(both, group=self.group)
+            loss, wrong = both[:k], both[k:]
+            total = distributed.allreduce_count(total, self.group, self.device)
         # divided on the CPU: CUDA divides by a scalar as a product with its reciprocal, which
         # can put an error rate k/n one ulp away from the CPU's correctly rounded quotient
         return loss.cpu() / total, wrong.cpu() / total

@@ -133,6 +133,7 @@ from torch import nn
 
 from landscape._checkpoint import Checkpoint
 from landscape._progress import progress as progress_bar
+from landscape.distributed import resolve_group
 from landscape.errors import ConfigError
 from landscape.flatness._entropy_checkpoint import Records, pack, unpack
 from landscape.flatness._entropy_estimators import (
@@ -329,6 +330,10 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         >>> r.gammas.tolist(), r.sq_dist_chains.shape, r.phi_excess.shape
         ([10.0, 100.0], (2, 2), (2,))
     """
+    if resolve_group("auto") is not None:
+        raise ConfigError("local_entropy does not all-reduce its SGLD gradients over ranks yet: "
+                          "run it in one process (or on each rank's own data after "
+                          "torch.distributed.destroy_process_group())")
     gam, order = check_gammas(gammas)
     num_chains = check_positive("num_chains", num_chains)
     num_steps = check_positive("num_steps", num_steps)

@@ -133,10 +133,18 @@ class _Objective:
                 o = out.detach()
                 wrong += float(self.ev._wrong(o.unsqueeze(0) if isinstance(o, torch.Tensor)
                                               else o, y)[0])
+        grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves]
+        if self.ev.group is not None:  # shards: the gradient and the sums over every rank
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            sums = torch.tensor([total, wrong], dtype=torch.float64, device=flat.device)
+            torch.distributed.all_reduce(flat, group=self.ev.group)
+            torch.distributed.all_reduce(sums, group=self.ev.group)
+            total, wrong = float(sums[0]), float(sums[1])
+            grads = [g.view_as(t) for g, t in
+                     zip(torch.split(flat, [g.numel() for g in grads]), leaves)]
         loss = total / self.ev.num_data
         if not math.isfinite(loss):
             raise NonFiniteError(f"the loss is {loss} in the rho-ball; use a smaller rho")
-        grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in leaves]
         return loss, wrong / self.ev.num_data, grads
 
 
