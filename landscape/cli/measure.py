@@ -12,6 +12,7 @@ ranks the measures against the gap.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "are kept either way)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="measure the runs in N worker processes (default 1: in this one)")
+    p.add_argument("--scheduler", default=None, metavar="SPEC",
+                   help="measure the runs on Dask: local:N (a local cluster of N worker "
+                        "processes) or tcp://HOST:PORT (a running scheduler); needs the "
+                        "'cluster' extra")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default=None,
                    help="where to measure, e.g. cuda (default: the CPU)")
@@ -125,10 +130,17 @@ def main(args: argparse.Namespace) -> int:
         unknown = sorted(set(settings) - set(names))
         if unknown:
             raise ConfigError(f"--set names measures not in --measures: {unknown}")
-    results = measure_runs(args.file, runs, measures=names, settings=settings, config=cfg,
-                           workers=args.workers, device=args.device, data_dir=args.data_dir,
-                           overwrite=args.overwrite, progress=not args.quiet,
-                           plugins=tuple(args.plugin), log=print if args.quiet else None)
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if args.scheduler is not None:
+            from landscape.cluster import dask_executor
+
+            executor = stack.enter_context(dask_executor(args.scheduler))
+        results = measure_runs(args.file, runs, measures=names, settings=settings, config=cfg,
+                               workers=args.workers, executor=executor, device=args.device,
+                               data_dir=args.data_dir, overwrite=args.overwrite,
+                               progress=not args.quiet, plugins=tuple(args.plugin),
+                               log=print if args.quiet else None)
     for r in results:
         s = r.scalars()
         print(f"{r.run}: " + ", ".join(f"{k} {v:.4g}" for k, v in s.items()))
