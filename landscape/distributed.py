@@ -11,7 +11,8 @@ the product one process holding all the data computes (ragged and unequal shards
 global sample count is reduced too). The flatness evaluator
 (:mod:`landscape.flatness._evaluate`) reduces its loss and error sums the same way, and
 sharpness its gradient, so local energy, the width, sharpness and the surfaces are
-data-parallel too; local entropy refuses to run under a group. The reduced buffer is the same
+data-parallel too, and local entropy all-reduces its chains' full-data gradients
+(:mod:`landscape.flatness._sgld`). The reduced buffer is the same
 on every rank, so Lanczos, Hutch++ and SLQ with the same seeds give the same results
 everywhere; every rank runs them.
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from landscape.distributed import resolve_group, shard
 from landscape.errors import ConfigError
-from landscape.flatness import local_energy, sharpness
+from landscape.flatness import local_energy, local_entropy, sharpness
 from landscape.hessian import HessianOperator, eigenvalues, trace
 
 N, SPLIT = 61, 40  # unequal shards: 40 and 21 samples, ragged batches of 16
@@ -45,7 +45,12 @@ def _measure(model: nn.Module, data: object, **kw: object) -> dict[str, torch.Te
     model.eval()
     le = local_energy(model, nn.CrossEntropyLoss(), data, [0.0, 0.1, 0.3], 6, seed=0)
     sh = sharpness(model, nn.CrossEntropyLoss(), data, 0.1, steps=3)
+    ent = local_entropy(model, nn.CrossEntropyLoss(), data, [1e4, 1e3], num_chains=2,
+                        num_steps=4, burn_in=2, seed=0)
     return {**out, "le_samples": torch.from_numpy(le.samples),
+            "entropy": torch.from_numpy(ent.phi_excess_chains),
+            "entropy_loss": torch.from_numpy(ent.loss_chains),
+            "entropy_base": torch.tensor([ent.base, ent.beta, ent.num_data]),
             "le_errors": torch.from_numpy(le.error_samples),
             "sharp": torch.tensor([sh.loss, sh.error, sh.base]), "direction": sh.direction}
 
@@ -59,6 +64,12 @@ def _worker(rank: int, port: int, out: str) -> None:
         result = _measure(model, _batches(x[part], y[part]))
         local = _measure(model, _batches(x[part], y[part]), process_group=None)
         result["local_n"] = local["n"]
+        try:  # minibatch SGLD cannot run on shards: the same clear error on both ranks
+            local_entropy(model.eval(), nn.CrossEntropyLoss(), _batches(x[part], y[part]),
+                          [1e3], num_chains=2, num_steps=2, burn_in=0, batch_size=8)
+            result["minibatch"] = torch.tensor(0)
+        except ConfigError as err:
+            result["minibatch"] = torch.tensor(int("minibatch" in str(err)))
         if rank == 1:  # a rank with other weights: a clear error on both ranks
             with torch.no_grad():
                 model[0].weight[0, 0] += 1.0
@@ -95,9 +106,11 @@ def test_two_gloo_ranks_equal_one_process_on_unequal_shards(tmp_path: Path) -> N
         torch.testing.assert_close(got["hv"], whole["hv"], rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(got["top"], whole["top"], rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(got["trace"], whole["trace"], rtol=1e-10, atol=1e-12)
-        for key in ("le_samples", "le_errors", "sharp", "direction"):  # flatness on shards
+        for key in ("le_samples", "le_errors", "sharp", "direction", "entropy", "entropy_loss",
+                    "entropy_base"):  # flatness on shards
             torch.testing.assert_close(got[key], whole[key], rtol=1e-10, atol=1e-12)
         assert int(got["disagreement"]) == 1  # raised on both ranks, no hang
+        assert int(got["minibatch"]) == 1
 
 
 def test_without_a_process_group_nothing_is_reduced() -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
+
+from landscape.errors import ConfigError
 
 
 def _mean_stderr(chains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,3 +74,15 @@ def _drift(d: np.ndarray) -> float:
     if se == 0:
         return 0.0 if diff.mean() == 0 else math.copysign(math.inf, diff.mean())
     return float(diff.mean() / se)
+
+
+def ci(mean: np.ndarray, stderr: np.ndarray, n: int, level: float
+       ) -> tuple[np.ndarray, np.ndarray]:
+    """The Student-t interval at ``level`` of means with ``stderr`` over ``n`` chains."""
+    if not 0.0 < level < 1.0:
+        raise ConfigError(f"level must be in (0, 1), got {level!r}")
+    if n < 2:
+        nan = np.full(np.shape(mean), np.nan)
+        return nan, nan.copy()
+    q = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    return mean - q * stderr, mean + q * stderr

@@ -7,6 +7,11 @@ discretisations (``"euler"`` and ``"exponential"``); :class:`_Chains` holds ``C`
 selected parameters with their flat shadow chains and random streams, and runs them in lock-step
 (one vmapped forward and one backward pass per step for all chains). The maths, defaults and
 biases are in the docstring of :mod:`landscape.flatness.local_entropy`.
+
+Under a ``torch.distributed`` process group (:mod:`landscape.distributed`) each rank holds a
+shard of the data: the chains' full-data losses and gradients are the all-reduced shard sums
+(weighted by the global sample count), and the random streams are the same on every rank, so
+every rank runs the same chains and they equal one process holding all the data.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from landscape import distributed
 from landscape._losses import check_loss_fn
 from landscape._seeding import torch_generator
 from landscape.errors import ConfigError, NonDeterministicError, NonFiniteError
@@ -110,7 +116,9 @@ class _Chains:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, data: object, params: ParamSelection,
                  num_chains: int, batch_size: int | None, seed: int,
-                 control_variate: bool = True, forward: Forward | str | None = None) -> None:
+                 control_variate: bool = True, forward: Forward | str | None = None,
+                 process_group: Any = "auto") -> None:
+        self.group = distributed.resolve_group(process_group)
         self.control_variate = bool(control_variate)
         self.u: dict[str, torch.Tensor] = {}
         self.v = 0.0
@@ -150,6 +158,14 @@ class _Chains:
                            else batch_size_of(self.forward(model, b.data)[1])  # type: ignore[misc]
                            for b in self.batches]
         self.num_data = sum(self.counts)
+        if self.group is not None:
+            failure = None if batch_size is None else ConfigError(
+                "minibatch SGLD (batch_size) draws from all the data and cannot run on shards: "
+                "use full-data gradients (batch_size=None) under a process group")
+            distributed.check_agreement(
+                self.group, tensors, f"local_entropy {self.names} {num_chains} {seed} "
+                f"{control_variate} {batch_size}", self.device, failure)
+            self.num_data = distributed.allreduce_count(self.num_data, self.group, self.device)
         self.num_chains = num_chains
         self.batch_size = batch_size
         if batch_size is not None:
@@ -202,6 +218,8 @@ class _Chains:
                 loss = self._loss(self.w, b.x, b.y) if self.forward is None \
                     else self._batch_losses(one, b)[0]
                 total += loss.to(torch.float64) * n_b
+        if self.group is not None:
+            torch.distributed.all_reduce(total, group=self.group)
         value = float(total) / self.num_data
         if not math.isfinite(value):
             raise NonFiniteError(f"the loss at the reference weights is {value}; local entropy "
@@ -233,7 +251,19 @@ class _Chains:
             # chain c's loss depends only on its own slice, so the gradient of the sum over
             # chains is every chain's own gradient (one backward pass for all chains)
             grads = torch.autograd.grad(value.sum(), list(leaves.values()))
+        if self.group is not None:
+            return self._reduce(list(leaves), list(grads), value.detach())
         return dict(zip(leaves, grads)), value.detach()
+
+    def _reduce(self, names: list[str], grads: list[torch.Tensor], value: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The shard gradients and losses (already weighted by ``1/N``) summed over ranks."""
+        flat = torch.cat([g.reshape(-1) for g in grads] + [value.reshape(-1)])
+        torch.distributed.all_reduce(flat, group=self.group)
+        distributed.BYTES_REDUCED["total"] += flat.numel() * flat.element_size()
+        parts = torch.split(flat, [g.numel() for g in grads] + [value.numel()])
+        return ({n: p.view_as(g) for n, p, g in zip(names, parts, grads)},
+                parts[-1].view_as(value))
 
     def noise(self, gens: list[torch.Generator] | None = None) -> dict[str, torch.Tensor]:
         """Standard normal ``{name: [C, *shape]}``, chain ``c`` from its own stream."""

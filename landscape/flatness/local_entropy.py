@@ -124,22 +124,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy import stats
 from torch import nn
 
 from landscape._checkpoint import Checkpoint
 from landscape._progress import progress as progress_bar
-from landscape.distributed import resolve_group
 from landscape.errors import ConfigError
 from landscape.flatness._entropy_checkpoint import Records, pack, unpack
 from landscape.flatness._entropy_estimators import (
     _cv_coefficient,
     _drift,
     _mean_stderr,
+    ci,
     integrate_log_gamma,
 )
 from landscape.flatness._evaluate import LossFn
@@ -241,26 +240,15 @@ class LocalEntropyResult(ArraysMixin):
 
     def phi_excess_ci(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` ``[K]``: the Student-t interval of ΔΦ over chains (NaN if ``C = 1``)."""
-        return _ci(self.phi_excess, self.phi_excess_stderr, self.num_chains, level)
+        return ci(self.phi_excess, self.phi_excess_stderr, self.num_chains, level)
 
     def delta_log_z_ci(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` ``[K]``: the Student-t interval of ``log Z(γ) − log Z(γ_max)``."""
-        return _ci(self.delta_log_z, self.delta_log_z_stderr, self.num_chains, level)
+        return ci(self.delta_log_z, self.delta_log_z_stderr, self.num_chains, level)
 
     def sq_dist_ci(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` ``[K]``: the Student-t interval of ``⟨‖w' − w‖²⟩_γ``."""
-        return _ci(self.sq_dist_mean, self.sq_dist_stderr, self.num_chains, level)
-
-
-def _ci(mean: np.ndarray, stderr: np.ndarray, n: int, level: float
-        ) -> tuple[np.ndarray, np.ndarray]:
-    if not 0.0 < level < 1.0:
-        raise ConfigError(f"level must be in (0, 1), got {level!r}")
-    if n < 2:
-        nan = np.full(np.shape(mean), np.nan)
-        return nan, nan.copy()
-    q = float(stats.t.ppf(0.5 + level / 2, n - 1))
-    return mean - q * stderr, mean + q * stderr
+        return ci(self.sq_dist_mean, self.sq_dist_stderr, self.num_chains, level)
 
 
 def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
@@ -271,7 +259,8 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
                   scheme: Scheme = "exponential", control_variate: bool = True, seed: int = 0,
                   batch_size: int | None = None, params: ParamSelection = None,
                   progress: bool = False, checkpoint: Checkpoint | None = None,
-                  forward: Forward | str | None = None) -> LocalEntropyResult:
+                  forward: Forward | str | None = None, process_group: Any = "auto"
+                  ) -> LocalEntropyResult:
     """Local entropy ``ΔΦ(w, γ)`` by SGLD chains coupled to ``w`` (see the module docstring).
 
     Args:
@@ -312,6 +301,10 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
             every γ (:class:`~landscape._checkpoint.Checkpoint`); a call with the same arguments
             and checkpoint continues with the next γ and ends bit-identical to an
             uninterrupted run on the same machine and thread count.
+        process_group: data parallelism (:mod:`landscape.distributed`): ``"auto"`` (default)
+            treats ``data`` as this rank's shard when a process group is initialised and
+            all-reduces the chains' losses and gradients (full-data gradients only), so every
+            rank gets the single-process result; ``None`` turns it off.
 
     Returns:
         :class:`LocalEntropyResult` (γ sorted ascending).
@@ -330,10 +323,6 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
         >>> r.gammas.tolist(), r.sq_dist_chains.shape, r.phi_excess.shape
         ([10.0, 100.0], (2, 2), (2,))
     """
-    if resolve_group("auto") is not None:
-        raise ConfigError("local_entropy does not all-reduce its SGLD gradients over ranks yet: "
-                          "run it in one process (or on each rank's own data after "
-                          "torch.distributed.destroy_process_group())")
     gam, order = check_gammas(gammas)
     num_chains = check_positive("num_chains", num_chains)
     num_steps = check_positive("num_steps", num_steps)
@@ -345,7 +334,7 @@ def local_entropy(model: nn.Module, loss_fn: LossFn, data: object,
     if batch_size is not None:
         batch_size = check_positive("batch_size", batch_size)
     chains = _Chains(model, loss_fn, data, params, num_chains, batch_size, int(seed),
-                     control_variate, forward=forward)
+                     control_variate, forward=forward, process_group=process_group)
     b = float(chains.num_data) if beta is None else _check_float("beta", beta)
     base = chains.base()
 
