@@ -59,3 +59,8 @@ class NoSpaceError(StoreError, OSError):
 
 class ReadOnlyStudyError(StoreError, PermissionError):
     """A write was asked of a study on read-only media or without write permission."""
+
+
+class DistributedError(LandscapeError, RuntimeError):
+    """A rank of a data-parallel run failed or stopped answering; every rank stops with it
+    (nothing half-computed is stored; a rerun resumes from what was committed)."""

@@ -59,6 +59,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="measure the runs on Dask: local:N (a local cluster of N worker "
                         "processes) or tcp://HOST:PORT (a running scheduler); needs the "
                         "'cluster' extra")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel, under torchrun: every rank measures its shard of each "
+                        "run's samples and rank 0 writes the study (gloo on the CPU, NCCL with "
+                        "--device cuda, one GPU per rank)")
+    p.add_argument("--dist-timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="with --distributed: how long a rank waits for the others in one "
+                        "collective before it gives up (default 600)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--device", default=None,
                    help="where to measure, e.g. cuda (default: the CPU)")
@@ -131,17 +138,31 @@ def main(args: argparse.Namespace) -> int:
         if unknown:
             raise ConfigError(f"--set names measures not in --measures: {unknown}")
     with contextlib.ExitStack() as stack:
-        executor = None
+        executor, rank, device = None, 0, args.device
+        if args.distributed:
+            if args.workers > 1 or args.scheduler is not None:
+                raise ConfigError("--distributed measures one run at a time on every rank; it "
+                                  "does not combine with --workers or --scheduler")
+            from landscape.cli._torchrun import process_group
+
+            rank, device = stack.enter_context(process_group(args.device, args.dist_timeout))
         if args.scheduler is not None:
             from landscape.cluster import dask_executor
 
             executor = stack.enter_context(dask_executor(args.scheduler))
+        quiet = args.quiet or rank > 0
         results = measure_runs(args.file, runs, measures=names, settings=settings, config=cfg,
-                               workers=args.workers, executor=executor, device=args.device,
+                               workers=args.workers, executor=executor, device=device,
                                data_dir=args.data_dir, overwrite=args.overwrite,
-                               progress=not args.quiet, plugins=tuple(args.plugin),
-                               log=print if args.quiet else None)
+                               progress=not quiet, plugins=tuple(args.plugin),
+                               log=(print if rank == 0 else _silent) if quiet else None)
+    if rank > 0:
+        return 0
     for r in results:
         s = r.scalars()
         print(f"{r.run}: " + ", ".join(f"{k} {v:.4g}" for k, v in s.items()))
     return 0
+
+
+def _silent(line: str) -> None:
+    """The per-run lines of ranks other than 0 (rank 0 prints them)."""

@@ -10,6 +10,12 @@ computed on the run's rebuilt model, training loss and samples and committed; an
 (a resumable measure) continues from its checkpoint. Other settings of the same measure are other
 results and stay untouched; ``overwrite`` recomputes and replaces exactly the results asked for.
 
+Data parallelism: under a ``torch.distributed`` process group of several ranks, every rank
+calls :func:`measure_minimum` with the same arguments; each measures its contiguous shard of
+the samples (:class:`~landscape.compare._ranks.Ranks`), the sums are all-reduced, and rank 0
+alone locks the study and commits each result (no mid-measure checkpoints: a rerun resumes
+from the committed measures). A rank that fails stops every rank with its error.
+
 The file is opened once to read what is stored, then once per commit; the model and data are
 rebuilt only when something must be computed, and the writer lock is taken only then, so a fully
 measured study is read like :func:`load_minimum` would.
@@ -35,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from landscape.compare import registry
+from landscape.compare._ranks import Ranks as _Ranks
 from landscape.compare.config import MeasureConfig
 from landscape.compare.gap import Gap
 from landscape.compare.protocol import Context, Measure
@@ -253,6 +260,7 @@ def measure_minimum(study_path: PathLike, run: str, *, measures: Iterable[str] |
         StoreError: a missing run. StudyLockedError: another process is writing the study.
     """
     cfg = config or MeasureConfig()
+    ranks = _Ranks.current()
     plan = _plan(study_path, run, cfg, measures, settings, overwrite, dtype)
     results = dict(plan.stored)
     all_settings = {m.name: s for m, s in _settings(measures, cfg, settings)}
@@ -260,17 +268,16 @@ def measure_minimum(study_path: PathLike, run: str, *, measures: Iterable[str] |
     pending = [(m, s, k) for m, s, k in plan.jobs if m.uses_model]
     ctx: Context | None = None
     if pending:
-        from landscape.store.writer import single_writer
-
-        with single_writer(study_path):
-            if _upgrade_legacy(study_path, run):  # schema 1: convert in place, then re-plan
+        with ranks.writer_lock(study_path):
+            upgraded = ranks.writer and _upgrade_legacy(study_path, run)
+            if any(ranks.gather(upgraded)):  # schema 1: converted in place, re-plan
                 plan = _plan(study_path, run, cfg, measures, settings, overwrite, dtype)
                 results = dict(plan.stored)
                 pending = [(m, s, k) for m, s, k in plan.jobs if m.uses_model]
-            ctx = _context(study_path, run, cfg, plan, progress, device, data_dir, dtype,
-                           batch_size)
+            ctx = _context(study_path, run, cfg, plan, progress and ranks.writer, device,
+                           data_dir, dtype, batch_size, ranks)
             for m, s, key in pending:
-                results[m.name] = _compute_and_commit(study_path, plan, ctx, m, s, key) \
+                results[m.name] = _compute_and_commit(study_path, plan, ctx, m, s, key, ranks) \
                     if m.stored else m.compute(ctx, s)
                 computed.append(m.name)
                 if on_stage is not None:
@@ -314,7 +321,7 @@ def _assemble(plan: _Plan, cfg: MeasureConfig, results: dict[str, Any],
 
 def _context(path: PathLike, run: str, cfg: MeasureConfig, plan: _Plan, progress: bool,
              device: str | None, data_dir: PathLike | None, dtype: str | None,
-             batch_size: int | None) -> Context:
+             batch_size: int | None, ranks: _Ranks) -> Context:
     import torch
 
     from landscape._measure import batches, prepare
@@ -322,7 +329,7 @@ def _context(path: PathLike, run: str, cfg: MeasureConfig, plan: _Plan, progress
 
     setup = prepare(path, run, num_samples=cfg.num_samples, seed=cfg.seed, device=device,
                     data_dir=data_dir, dtype=None if dtype is None else getattr(torch, dtype))
-    data = batches(setup.data, setup.model, batch_size)
+    data = batches(ranks.shard(setup.data), setup.model, batch_size)
     return Context(model=setup.model, loss_fn=setup.loss_fn, data=data, attrs=plan.attrs,
                    num_data=len(setup.data), progress=progress, history=plan.history,
                    provenance=setup.describe(), forward=setup.forward,
@@ -330,20 +337,30 @@ def _context(path: PathLike, run: str, cfg: MeasureConfig, plan: _Plan, progress
 
 
 def _compute_and_commit(path: PathLike, plan: _Plan, ctx: Context, m: Measure,
-                        s: dict[str, Any], key: str) -> Any:
+                        s: dict[str, Any], key: str, ranks: _Ranks) -> Any:
+    """Compute one measure and commit it (rank 0 of a group; checkpoints in one process)."""
     key_settings = m.key_settings(s)
     prov = {"device": ctx.provenance.get("device", ""),
             "subset_indices_sha256": ctx.provenance.get("subset_indices_sha256", ""),
-            "loss": ctx.provenance.get("loss", "")}
+            "loss": ctx.provenance.get("loss", ""), "ranks": ranks.world}
     checkpoint = None
-    if m.resumable:
+    if m.resumable and ranks.world == 1:
         checkpoint = M.GroupCheckpoint(path, plan.run, m.name, key, settings=key_settings,
                                        identity=plan.identity, provenance=prov)
     result = m.compute(dataclasses.replace(ctx, checkpoint=checkpoint), s)
-    arrays, attrs = m.pack(result)
-    M.commit_result(path, plan.run, m.name, key, settings=key_settings,
-                    identity=plan.identity, arrays=arrays, attrs=attrs, provenance=prov,
-                    replace=True)
+    failure: BaseException | None = None
+    if ranks.writer:
+        arrays, attrs = m.pack(result)
+        try:
+            M.commit_result(path, plan.run, m.name, key, settings=key_settings,
+                            identity=plan.identity, arrays=arrays, attrs=attrs,
+                            provenance=prov, replace=True)
+        except Exception as err:
+            if ranks.world == 1:
+                raise
+            failure = err  # the other ranks must learn of it
+    if ranks.world > 1:
+        ranks.agree(failure)
     return result
 
 
