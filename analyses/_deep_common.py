@@ -13,9 +13,10 @@ and PDF.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,25 @@ def add_common_args(parser: argparse.ArgumentParser, stem: str, *, workers: bool
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     if workers:
         parser.add_argument("--workers", type=int, default=1,
-                            help="processes that measure runs side by side (default 1; each "
-                                 "takes one core and measures one run at a time in a shard "
-                                 "file of its own)")
+                            help="processes that train and measure runs side by side (default "
+                                 "1; each takes one core and works on one run at a time in a "
+                                 "shard file of its own)")
+        parser.add_argument("--scheduler", default=None, metavar="SPEC",
+                            help="train and measure the runs on Dask instead: local:N (a local "
+                                 "cluster of N worker processes) or tcp://HOST:PORT (a running "
+                                 "scheduler); needs the 'cluster' extra")
+
+
+@contextlib.contextmanager
+def executor_of(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask executor of ``--scheduler`` for the body of the block (``None`` without)."""
+    if getattr(args, "scheduler", None) is None:
+        yield None
+        return
+    from landscape.cluster import dask_executor
+
+    with dask_executor(args.scheduler) as executor:
+        yield executor
 
 
 def study_path(args: argparse.Namespace, stem: str) -> str:
@@ -138,26 +155,53 @@ def condition_data(condition: str, train_data: LabelledDataset, full_train: Labe
     raise ValueError(f"unknown condition {condition!r}")
 
 
-def objective_for(name: str, data: LabelledDataset) -> Objective:
-    """The objective ``name`` with the analyses' parameters; ``logit_adjusted`` gets the class
+def objective_params(name: str, data: LabelledDataset) -> dict[str, Any]:
+    """The analyses' parameters of objective ``name``; ``logit_adjusted`` gets the class
     counts of its training set (uniform for balanced data, so it reduces to CE there)."""
     params = dict(OBJECTIVE_PARAMS.get(name, {}))
     if name == "logit_adjusted":
         params["class_counts"] = [int(c) for c in data.class_counts]
-    return get(name, **params)
+    return params
+
+
+def objective_for(name: str, data: LabelledDataset) -> Objective:
+    """The objective ``name`` with :func:`objective_params`."""
+    return get(name, **objective_params(name, data))
+
+
+def _config(spec: RunSpec, epochs: int) -> TrainConfig:
+    return TrainConfig(epochs=epochs, batch_size=spec.batch_size, lr=spec.lr, seed=spec.seed,
+                       checkpoint_every=max(1, epochs // 5))
 
 
 def train_runs(path: str, specs: Sequence[RunSpec], data_of: Callable[[RunSpec], LabelledDataset],
                test_data: LabelledDataset, epochs: int, quick: bool, *, quiet: bool,
-               device: str = "cpu") -> tuple[list[RunSpec], float]:
+               device: str = "cpu", workers: int = 1, executor: Any = None
+               ) -> tuple[list[RunSpec], float]:
     """Train (or load) every run into ``path``, one printed line per run. Returns the runs that
     finished (a run whose loss became NaN/inf is reported and left out) and the seconds taken.
+    With ``workers > 1`` or a (Dask) ``executor`` the runs train side by side
+    (:func:`landscape.train.train_runs`, one shard file per run; the same weights).
     """
     from tqdm.auto import tqdm
 
     from landscape.errors import NonFiniteError
 
     start = time.perf_counter()
+    if workers > 1 or executor is not None:
+        from landscape.train import TrainJob
+        from landscape.train import train_runs as train_in_workers
+
+        jobs = [TrainJob(s.name, s.model, MODEL_KWARGS[s.model, quick], s.objective,
+                         objective_params(s.objective, data_of(s)), data_of(s).describe(),
+                         test_data.describe(), _config(s, epochs), model_seed=s.seed,
+                         device=None if device == "cpu" else device) for s in specs]
+        out = train_in_workers(path, jobs, workers=workers, executor=executor,
+                               log=lambda line: print(line, flush=True))
+        print(f"trained {len(out)} runs side by side, {len(specs) - len(out)} found finished "
+              "in the study")
+        return ([s for s in specs if not isinstance(out.get(s.name), NonFiniteError)],
+                time.perf_counter() - start)
     finished, loaded = [], 0
     bar = tqdm(specs, desc="training", unit="run", disable=quiet, leave=False)
     for spec in bar:
@@ -165,8 +209,7 @@ def train_runs(path: str, specs: Sequence[RunSpec], data_of: Callable[[RunSpec],
         data = data_of(spec)
         model = build(spec.model, data.input_shape, data.num_classes, seed=spec.seed,
                       **MODEL_KWARGS[spec.model, quick]).to(device)
-        config = TrainConfig(epochs=epochs, batch_size=spec.batch_size, lr=spec.lr,
-                             seed=spec.seed, checkpoint_every=max(1, epochs // 5))
+        config = _config(spec, epochs)
         t0 = time.perf_counter()
         loaded += has_run(path, spec.name)
         try:
@@ -197,14 +240,15 @@ def has_run(path: str, run: str) -> bool:
 
 
 def measure_runs(path: str, specs: Sequence[RunSpec], config: MeasureConfig, *,
-                 quiet: bool, workers: int = 1, device: str = "cpu"
+                 quiet: bool, workers: int = 1, device: str = "cpu", executor: Any = None
                  ) -> tuple[list[MinimumMeasures], float]:
     """:func:`landscape.compare.measure_runs` of every run (``workers`` processes, one shard
     file per run; stored measurements are read back), one printed line per run; returns the
     results and the seconds taken."""
     start = time.perf_counter()
     results = compare_measure_runs(path, [s.name for s in specs], config=config,
-                                   workers=workers, device=device, progress=not quiet,
+                                   workers=workers, executor=executor, device=device,
+                                   progress=not quiet,
                                    log=lambda line: print(line, flush=True))
     print(f"measured {sum(bool(r.recomputed) for r in results)} minima, read "
           f"{sum(not r.recomputed for r in results)} back from the study")

@@ -63,6 +63,7 @@ from _deep_common import (
     RunSpec,
     add_common_args,
     describe_model,
+    executor_of,
     fashion_mnist,
     measure_runs,
     save_figure,
@@ -316,12 +317,15 @@ def main() -> None:
           f"{', '.join(describe_model(m, args.quick) for m in models)}; {len(specs)} runs "
           f"({', '.join(size['objectives'])} × {len(size['hypers'])} (batch, lr) × "
           f"{len(seeds)} seed(s)), {size['epochs']} epochs -> {path}")
-    specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
-                                size["epochs"], args.quick, quiet=args.quiet,
-                                device=args.device)
     config = measure_config(args.quick)
-    results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                     workers=args.workers, device=args.device)
+    with executor_of(args) as executor:
+        specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
+                                    size["epochs"], args.quick, quiet=args.quiet,
+                                    device=args.device, workers=args.workers,
+                                    executor=executor)
+        results, measured = measure_runs(path, specs, config, quiet=args.quiet,
+                                         workers=args.workers, device=args.device,
+                                         executor=executor)
     kept = [(r, s) for r, s in zip(results, specs) if r.gap.train_error <= args.max_train_error]
     for r in results:
         if r.gap.train_error > args.max_train_error:

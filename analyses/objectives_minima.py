@@ -55,6 +55,7 @@ from _deep_common import (
     add_common_args,
     condition_data,
     describe_model,
+    executor_of,
     fashion_mnist,
     measure_runs,
     save_figure,
@@ -181,12 +182,15 @@ def main() -> None:
              for c in CONDITIONS for o in objectives for s in seeds]
     print(f"{len(specs)} runs ({len(objectives)} objectives × {len(CONDITIONS)} conditions × "
           f"{len(seeds)} seed(s)) -> {path}")
-    specs, trained = train_runs(path, specs, lambda spec: data[spec.condition], test_data,
-                                size["epochs"], args.quick, quiet=args.quiet,
-                                device=args.device)
     config = measure_config(args.quick)
-    results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                     workers=args.workers, device=args.device)
+    with executor_of(args) as executor:
+        specs, trained = train_runs(path, specs, lambda spec: data[spec.condition], test_data,
+                                    size["epochs"], args.quick, quiet=args.quiet,
+                                    device=args.device, workers=args.workers,
+                                    executor=executor)
+        results, measured = measure_runs(path, specs, config, quiet=args.quiet,
+                                         workers=args.workers, device=args.device,
+                                         executor=executor)
     groups = {CONDITIONS[c]: [r for r, s in zip(results, specs) if s.condition == c]
               for c in CONDITIONS}
 

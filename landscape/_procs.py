@@ -4,7 +4,8 @@ A worker pool's processes outlive a parent killed with SIGKILL (the pool's own s
 runs), each holding its model and data (hundreds of MB) until it finishes its task and finds the
 parent gone. :func:`die_with_parent`, given as the pool's ``initializer``, asks Linux to send the
 worker SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread
-checks the parent's pid every second and ends the worker when it changes.
+checks the parent's pid every second and ends the worker when it changes. :func:`worker_pool`
+is such a pool, or a given executor.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -62,3 +65,18 @@ def die_with_parent(parent: int | None = None, *, interval: float = 1.0) -> str:
         threading.Thread(target=_watch, args=(expected, interval), daemon=True,
                          name="die-with-parent").start()
     return how
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, executor: Any = None) -> Iterator[Any]:
+    """``executor`` when given, else a pool of ``workers`` spawned processes that die with this
+    one (closed on exit)."""
+    if executor is not None:
+        yield executor
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent) as pool:
+        yield pool

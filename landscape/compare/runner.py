@@ -23,11 +23,12 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
+from landscape._procs import worker_pool
 from landscape.compare.config import MeasureConfig
 from landscape.compare.minimum import MinimumMeasures, _plan, measure_minimum
 from landscape.errors import StoreError, StudyLockedError
@@ -176,21 +177,6 @@ def _merge(shard: Path, path: PathLike, run: str, write: Callable[[str], None]) 
     return True
 
 
-@contextlib.contextmanager
-def _pool(workers: int, executor: Executor | None) -> Iterator[Executor]:
-    if executor is not None:
-        yield executor
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from landscape._procs import die_with_parent
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=die_with_parent) as pool:
-        yield pool
-
-
 def _in_shards(path: PathLike, runs: Sequence[str], measures: tuple[str, ...] | None,
                settings: dict[str, dict[str, Any]], config: MeasureConfig, workers: int,
                executor: Executor | None, device: str | None, data_dir: PathLike | None,
@@ -218,7 +204,7 @@ def _in_shards(path: PathLike, runs: Sequence[str], measures: tuple[str, ...] | 
         computed: dict[str, tuple[str, ...]] = {}
         failed: dict[str, BaseException] = {}
         unmerged: list[str] = []
-        with _pool(min(workers, len(pending)), executor) as pool:
+        with worker_pool(min(workers, len(pending)), executor) as pool:
             futures = {pool.submit(measure_job, Job(
                 str(shard), run, measures, settings, config, device,
                 None if data_dir is None else str(data_dir), plugins)): run

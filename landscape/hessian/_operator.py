@@ -85,9 +85,9 @@ class CurvatureOperator:
         self._cache_version: tuple[int, ...] | None = None
         self._fingerprints: torch.Tensor | None = None
         self._num_data: int | None = None
-        # block products: vmapped backward or one backward per column over the shared graph;
-        # None = not measured yet (the first two block products time one strategy each)
-        self._vmap_block: bool | None = None
+        # block products: vmapped backward or one backward per column over the shared graph,
+        # fixed by the device (reproducible); None = being measured (block_strategy="measure")
+        self._vmap_block: bool | None = self._params[0].device.type == "cuda"
         self._block_cost: dict[bool, list[float]] = {True: [], False: []}
         self._group = distributed.resolve_group(process_group)
         if self._group is None:
@@ -265,12 +265,14 @@ class CurvatureOperator:
         """How ``[P, k]`` blocks are multiplied: ``"vmap"`` (one vmapped backward per batch),
         ``"loop"`` (one backward per column through the shared graph), or ``"measuring"``.
 
-        Both give the same numbers. The first four block products alternate the two strategies
-        and time them; the one with the smaller best time per column is kept (the minimum is
-        robust to load spikes on a shared machine; assigning ``"vmap"`` or ``"loop"`` fixes it).
-        On 2 CPU threads the loop wins for the digits MLP (vmapped backward ≈ 1.3× slower per
-        column); on a GPU, where small kernels are latency-bound, the vmapped backward is
-        expected to win.
+        The two give the same products up to rounding, and round differently, so the default
+        is fixed by the device, and a measurement is reproducible from its seed: ``"loop"`` on
+        the CPU (on 2 CPU threads the vmapped backward is ≈ 1.3× slower per column for the
+        digits MLP, and vmapped convolutions are ≈ 3× slower), ``"vmap"`` on a GPU (where small
+        kernels are latency-bound). Assigning ``"measure"`` instead times the two on the next
+        four block products, alternating, and keeps the one with the smaller best time per
+        column (the minimum is robust to load spikes); the choice, and so the last bits of the
+        products, may then differ from run to run.
         """
         if self._vmap_block is None:
             return "measuring"
@@ -278,10 +280,10 @@ class CurvatureOperator:
 
     @block_strategy.setter
     def block_strategy(self, strategy: str) -> None:
-        """Fix the strategy (``"vmap"`` or ``"loop"``) instead of measuring: the two round
-        differently, so a caller that needs bit-reproducible products (a resumed run) fixes it."""
-        _checks.check_choice("block_strategy", strategy, ("vmap", "loop"))
-        self._vmap_block = strategy == "vmap"
+        """Fix the strategy (``"vmap"`` or ``"loop"``) or time both (``"measure"``)."""
+        _checks.check_choice("block_strategy", strategy, ("vmap", "loop", "measure"))
+        self._vmap_block = None if strategy == "measure" else strategy == "vmap"
+        self._block_cost = {True: [], False: []}
 
     @property
     def _batched(self) -> bool:

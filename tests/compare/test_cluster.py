@@ -57,7 +57,8 @@ def test_a_local_cluster_measures_like_one_process_and_reruns_a_killed_job(
                      "--run", f"r{seed}", "--quiet"]) == 0
     cluster = tmp_path / "cluster.h5"
     shutil.copy(serial, cluster)
-    args = ["--plugin", "doomed", "--measures", "local_energy,hessian_top,doomed_norm",
+    args = ["--plugin", "doomed", "--measures",
+            "local_energy,hessian_top,hessian_density,doomed_norm",  # density: block products
             "--samples", "100", "--quick", "--quiet"]
     (tmp_path / "killed").write_text("not in the serial run")
     assert main(["measure", str(serial), *args]) == 0

@@ -42,6 +42,9 @@ def test_block_product_equals_columns(problem: dict, method: str) -> None:
     cols = torch.stack([H @ V[:, j] for j in range(5)], dim=1)
     assert _close(block, cols, 1e-12)
     assert _close(block, problem["H"] @ V)
+    assert H.block_strategy == "loop"  # fixed by the device: reproducible
+    H.block_strategy = "measure"
+    block = H @ V
     assert H.block_strategy == "measuring"
     others = [H @ V for _ in range(3)]  # alternating vmapped backward / loop over columns
     assert H.block_strategy in ("vmap", "loop")
