@@ -285,3 +285,20 @@ def write_markdown(path: str | Path, title: str, sections: Sequence[tuple[str, s
         text += [f"## {heading}", "", body, ""]
     out.write_text("\n".join(text))
     return out
+
+
+def train_and_measure(path: str, specs: Sequence[RunSpec],
+                      data_of: Callable[[RunSpec], LabelledDataset], test_data: LabelledDataset,
+                      epochs: int, config: MeasureConfig, args: argparse.Namespace
+                      ) -> tuple[list[RunSpec], float, list[MinimumMeasures], float]:
+    """:func:`train_runs` then :func:`measure_runs` with the ``--workers`` / ``--scheduler``,
+    ``--device`` and ``--quiet`` of ``args``: the finished runs, the seconds of training, the
+    measures and the seconds of measuring."""
+    with executor_of(args) as executor:
+        done, trained = train_runs(path, specs, data_of, test_data, epochs, args.quick,
+                                   quiet=args.quiet, device=args.device, workers=args.workers,
+                                   executor=executor)
+        results, measured = measure_runs(path, done, config, quiet=args.quiet,
+                                         workers=args.workers, device=args.device,
+                                         executor=executor)
+    return done, trained, results, measured

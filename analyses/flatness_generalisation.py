@@ -63,13 +63,11 @@ from _deep_common import (
     RunSpec,
     add_common_args,
     describe_model,
-    executor_of,
     fashion_mnist,
-    measure_runs,
     save_figure,
     set_threads,
     study_path,
-    train_runs,
+    train_and_measure,
     write_markdown,
 )
 from matplotlib.lines import Line2D
@@ -318,14 +316,8 @@ def main() -> None:
           f"({', '.join(size['objectives'])} × {len(size['hypers'])} (batch, lr) × "
           f"{len(seeds)} seed(s)), {size['epochs']} epochs -> {path}")
     config = measure_config(args.quick)
-    with executor_of(args) as executor:
-        specs, trained = train_runs(path, specs, lambda spec: train_data, test_data,
-                                    size["epochs"], args.quick, quiet=args.quiet,
-                                    device=args.device, workers=args.workers,
-                                    executor=executor)
-        results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                         workers=args.workers, device=args.device,
-                                         executor=executor)
+    specs, trained, results, measured = train_and_measure(
+        path, specs, lambda spec: train_data, test_data, size["epochs"], config, args)
     kept = [(r, s) for r, s in zip(results, specs) if r.gap.train_error <= args.max_train_error]
     for r in results:
         if r.gap.train_error > args.max_train_error:

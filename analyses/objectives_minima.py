@@ -55,14 +55,12 @@ from _deep_common import (
     add_common_args,
     condition_data,
     describe_model,
-    executor_of,
     fashion_mnist,
-    measure_runs,
     save_figure,
     seed_band,
     set_threads,
     study_path,
-    train_runs,
+    train_and_measure,
     write_markdown,
 )
 from matplotlib.lines import Line2D
@@ -183,14 +181,8 @@ def main() -> None:
     print(f"{len(specs)} runs ({len(objectives)} objectives × {len(CONDITIONS)} conditions × "
           f"{len(seeds)} seed(s)) -> {path}")
     config = measure_config(args.quick)
-    with executor_of(args) as executor:
-        specs, trained = train_runs(path, specs, lambda spec: data[spec.condition], test_data,
-                                    size["epochs"], args.quick, quiet=args.quiet,
-                                    device=args.device, workers=args.workers,
-                                    executor=executor)
-        results, measured = measure_runs(path, specs, config, quiet=args.quiet,
-                                         workers=args.workers, device=args.device,
-                                         executor=executor)
+    specs, trained, results, measured = train_and_measure(
+        path, specs, lambda spec: data[spec.condition], test_data, size["epochs"], config, args)
     groups = {CONDITIONS[c]: [r for r, s in zip(results, specs) if s.condition == c]
               for c in CONDITIONS}
 

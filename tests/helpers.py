@@ -36,3 +36,18 @@ def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.Comple
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def stored_measurements(path: Path) -> dict[str, object]:
+    """Every stored measurement array of a study file by its HDF5 path (timings left out), to
+    compare two studies value for value."""
+    import h5py
+
+    out: dict[str, object] = {}
+    with h5py.File(path, "r") as f:
+        def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Dataset) and "/measurements/" in name \
+                    and "seconds" not in name:
+                out[name] = obj[()]
+        f.visititems(visit)
+    return out

@@ -225,10 +225,17 @@ def _in_shards(path: PathLike, runs: Sequence[str], measures: tuple[str, ...] | 
             if not _merge(shards[run], path, run, write):
                 failed[run] = StudyLockedError(f"{path} stayed locked by a reader")
         if failed:
-            names = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
-            raise StoreError(f"measuring failed for {names}; their shards are kept under "
-                               f"{folder}/ and the next call resumes them") \
-                from next(iter(failed.values()))
+            raise shards_failed("measuring", failed, folder)
         with contextlib.suppress(OSError):
             folder.rmdir()
     return computed
+
+
+def shards_failed(doing: str, failed: Mapping[str, BaseException], folder: Path) -> StoreError:
+    """The error of jobs that failed in their shards (kept for the next call), chained to the
+    first failure."""
+    names = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
+    err = StoreError(f"{doing} failed for {names}; their shards are kept under {folder}/ and "
+                     "the next call resumes them")
+    err.__cause__ = next(iter(failed.values()))
+    return err

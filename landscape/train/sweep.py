@@ -146,6 +146,7 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
         StudyLockedError: another process writes the study.
     """
     from landscape._procs import worker_pool
+    from landscape.compare.runner import shards_failed
     from landscape.store.transfer import copy_runs
     from landscape.store.writer import single_writer
 
@@ -183,10 +184,7 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
                 out[run] = result
                 log(_line(run, result))
         if failed:
-            text = ", ".join(f"{run} ({type(e).__name__}: {e})" for run, e in failed.items())
-            raise StoreError(f"training failed for {text}; their shards are kept under "
-                             f"{folder}/ and the next call resumes them") \
-                from next(iter(failed.values()))
+            raise shards_failed("training", failed, folder)
         with contextlib.suppress(OSError):
             folder.rmdir()
     return out

@@ -6,13 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from landscape.cli import main
 from landscape.cluster import parse_scheduler
 from landscape.errors import ConfigError
+from tests.helpers import stored_measurements
 
 pytest.importorskip("distributed")
 
@@ -29,17 +29,6 @@ def doomed_norm(model, loss_fn, batches):
     return float(sum(w.detach().double().pow(2).sum() for w in model.parameters()))
 register_measure("doomed_norm", doomed_norm, flatter="lower", replace=True)
 """
-
-
-def _results(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        def visit(name: str, obj: object) -> None:
-            if isinstance(obj, h5py.Dataset) and "/measurements/" in name \
-                    and "seconds" not in name:
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
 
 
 @pytest.mark.timeout(600)
@@ -65,7 +54,7 @@ def test_a_local_cluster_measures_like_one_process_and_reruns_a_killed_job(
     (tmp_path / "killed").unlink()  # the first job on the cluster kills its worker
     assert main(["measure", str(cluster), *args, "--scheduler", "local:2"]) == 0
     assert (tmp_path / "killed").read_text() == "killed once"
-    want, got = _results(serial), _results(cluster)
+    want, got = stored_measurements(serial), stored_measurements(cluster)
     assert want.keys() == got.keys() and len(want) > 6
     for key, value in want.items():
         assert np.array_equal(value, got[key], equal_nan=value.dtype.kind == "f"), key

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from landscape.cli import main
+from tests.helpers import stored_measurements
 
 MEASURES = "local_energy,sharpness,hessian_top,hessian_trace,local_entropy"
 
@@ -44,17 +45,6 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
-def _results(path: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
-        def visit(name: str, obj: object) -> None:
-            if isinstance(obj, h5py.Dataset) and "/measurements/" in name \
-                    and "seconds" not in name:
-                out[name] = obj[()]
-        f.visititems(visit)
-    return out
-
-
 @pytest.fixture()
 def study(tmp_path: Path) -> Path:
     path = tmp_path / "serial.h5"
@@ -76,7 +66,7 @@ def test_torchrun_on_two_ranks_writes_the_single_process_study(study: Path,
     done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("lambda_max") == 1  # rank 0 alone reports
-    serial, parallel = _results(study), _results(dist)
+    serial, parallel = stored_measurements(study), stored_measurements(dist)
     assert serial.keys() == parallel.keys() and len(serial) > 10
     for name, value in serial.items():
         np.testing.assert_allclose(parallel[name], value, rtol=1e-9, atol=1e-12, err_msg=name)
