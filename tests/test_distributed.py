@@ -79,6 +79,7 @@ def _worker(rank: int, port: int, out: str) -> None:
         except ConfigError as err:
             result["disagreement"] = torch.tensor(int("disagree" in str(err)))
         torch.save(result, Path(out) / f"rank{rank}.pt")
+        dist.barrier()  # leave together: gloo can abort a process torn down mid-exchange
     except Exception:
         (Path(out) / f"rank{rank}.err").write_text(traceback.format_exc())
     finally:

@@ -47,6 +47,7 @@ def process_group(device: str | None, timeout_s: float) -> Iterator[tuple[int, s
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     try:
         yield dist.get_rank(), device
+        dist.barrier()  # leave together: gloo can abort a process torn down mid-exchange
     except DistributedError:
         raise
     except RuntimeError as err:  # gloo/NCCL: a peer closed the connection or timed out
