@@ -1,7 +1,9 @@
 """Sweeps on a Dask cluster: many measuring jobs on many machines, one writer of the study.
 
 ``landscape measure STUDY --scheduler SPEC`` hands each run still to measure to Dask instead of
-a local process pool (:func:`landscape.compare.measure_runs` takes any executor):
+a local process pool (:func:`landscape.compare.measure_runs` takes any executor, and so does
+:func:`landscape.train.train_runs` for training sweeps; the Fashion-MNIST analyses take
+``--scheduler`` for both):
 
 - ``local:N``: a ``LocalCluster`` of ``N`` worker processes on this machine (one thread each,
   loopback only, no dashboard), started for the call and closed after it: the embedded
