@@ -14,7 +14,6 @@ running statistics of each copy first. The stacks of copies affine in a few fixe
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
@@ -40,7 +39,6 @@ from landscape.hessian._functional import call_with
 
 LossFn = Callable[[Any, Any], torch.Tensor]
 Fused = tuple[torch.Tensor, torch.Tensor]
-_NORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
 class Evaluator:
@@ -342,50 +340,11 @@ class Evaluator:
     # ------------------------------------------------------------------ recalibrated statistics
     def recalibrated(self, stack: Mapping[str, torch.Tensor], *, bn_batches: int | None
                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """As :meth:`stacked`, re-estimating BatchNorm running statistics for every copy.
+        """As :meth:`stacked`, re-estimating BatchNorm running statistics for every copy
+        (:func:`landscape.flatness._recalibrate.recalibrated`)."""
+        from landscape.flatness._recalibrate import recalibrated
 
-        For each copy, a private deep copy of the model gets the copy's weights, its BatchNorm
-        running statistics are reset and re-estimated as the plain average over the first
-        ``bn_batches`` batches (all when ``None``) in train mode with ``momentum=None``
-        (``torch.optim.swa_utils.update_bn``, Izmailov et al. 2018), and the copy is then
-        evaluated in eval mode. The caller's model is never touched.
-        """
-        work = copy.deepcopy(self.model)
-        wparams = dict(work.named_parameters())
-        norms = [m for m in work.modules() if isinstance(m, _NORM_TYPES)]
-        k = next(iter(stack.values())).shape[0]
-        losses, errors = [], []
-        with torch.no_grad():
-            for i in range(k):
-                self._load(wparams, stack, i)
-                work.eval()
-                for m in norms:
-                    m.reset_running_stats()
-                    m.momentum = None
-                    m.train()
-                for b, batch in enumerate(self.batches()):
-                    if bn_batches is not None and b >= bn_batches:
-                        break
-                    self.apply(work, batch)
-                work.eval()
-                loss = torch.zeros((), dtype=torch.float64, device=self.device)
-                wrong = torch.zeros((), dtype=torch.float64, device=self.device)
-                for batch in self.batches():
-                    out, y, n = self.apply(work, batch)
-                    loss += check_scalar_loss(self.loss_fn(out, y)).to(torch.float64) * n
-                    wrong += self._wrong(out.unsqueeze(0) if isinstance(out, torch.Tensor)
-                                         else out, y)[0]
-                losses.append(loss)
-                errors.append(wrong)
-        # one copy to the host, divided there (see stacked)
-        return (torch.stack(losses).cpu() / self.num_data,
-                torch.stack(errors).cpu() / self.num_data)
-
-    @staticmethod
-    def _load(wparams: dict[str, nn.Parameter], stack: Mapping[str, torch.Tensor],
-              i: int) -> None:
-        for n, t in stack.items():
-            wparams[n].copy_(t[i])
+        return recalibrated(self, stack, bn_batches=bn_batches)
 
     # ------------------------------------------------------------------ memory
     def bytes_per_copy(self, weights: Mapping[str, torch.Tensor]) -> int:
