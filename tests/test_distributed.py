@@ -64,6 +64,13 @@ def _worker(rank: int, port: int, out: str) -> None:
         result = _measure(model, _batches(x[part], y[part]))
         local = _measure(model, _batches(x[part], y[part]), process_group=None)
         result["local_n"] = local["n"]
+        from landscape.compare import measure_runs
+
+        try:  # a process pool under a group: refused before anything is read or written
+            measure_runs(Path(out) / "none.h5", ["r"], workers=2)
+            result["pool"] = torch.tensor(0)
+        except ConfigError as err:
+            result["pool"] = torch.tensor(int("process group" in str(err)))
         bn = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 3))
         try:  # BatchNorm statistics re-estimated per shard would differ: refused on both ranks
             local_energy(bn.double().eval(), nn.CrossEntropyLoss(), (x[part], y[part]), [0.1],
@@ -119,6 +126,7 @@ def test_two_gloo_ranks_equal_one_process_on_unequal_shards(tmp_path: Path) -> N
             torch.testing.assert_close(got[key], whole[key], rtol=1e-10, atol=1e-12)
         assert int(got["disagreement"]) == 1  # raised on both ranks, no hang
         assert int(got["minibatch"]) == 1 and int(got["recalibrate"]) == 1
+        assert int(got["pool"]) == 1
 
 
 def test_without_a_process_group_nothing_is_reduced() -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from landscape._procs import worker_pool
+from landscape.compare._ranks import Ranks as _Ranks
 from landscape.compare.config import MeasureConfig
 from landscape.compare.minimum import MinimumMeasures, _plan, measure_minimum
 from landscape.errors import StoreError, StudyLockedError
@@ -114,6 +115,11 @@ def measure_runs(path: PathLike, runs: Sequence[str], *,
     names = None if measures is None else tuple(measures)
     write = log or tqdm.write
     computed: dict[str, tuple[str, ...]] = {}
+    if (workers > 1 or executor is not None) and _Ranks.current().world > 1:
+        from landscape.errors import ConfigError
+
+        raise ConfigError("under a process group every rank measures each run's shard; "
+                          "workers and executors do not combine with it")
     if (workers > 1 or executor is not None) and overwrite is False:
         computed = _in_shards(path, runs, names, dict(settings or {}), cfg, workers, executor,
                               device, data_dir, tuple(plugins), write)
