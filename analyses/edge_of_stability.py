@@ -8,8 +8,7 @@ gradient descent on a quadratic is stable, and then hovers just above 2/η while
 decreasing, non-monotonically (the edge of stability). This script reproduces that figure on a
 small problem with ``TrainConfig(track_curvature=..., track_unit="step")``: λ_max by block
 Lanczos warm-started from the previous measurement's top two Ritz vectors, on the whole training
-set, in float64 (the timings and product counts below were measured with the single-vector
-Lanczos that preceded it).
+set, in float64.
 
 Problem: a stratified subset of 400 scikit-learn digits (8×8, standardised), an MLP 64-64-64-10
 with tanh, float64, seed 0. Runs (momentum 0, constant step):
@@ -26,13 +25,12 @@ Each curve's legend says how many Hessian-vector products its tracking cost. Ful
 2000 steps with λ_max every 10, CE runs 400 steps with λ_max every 2 (CE fits the 400 samples
 within ~100 steps and its sharpness then falls with the loss, as in Cohen et al.'s CE panels).
 ``--quick``: 300 MSE steps (every 10), 150 CE steps (every 5). Measured on 2 shared CPU cores
-(one torch thread, under load): full mode 949 s for the 12 runs (2-4 min per MSE GD or SAM
-run, 20-35 s per CE run; tracking 210 s of it, the optimiser steps 141 s, the per-step
-evaluation and study writes the rest), quick mode about 100 s; a rerun that only redraws takes
-7 s.
+(one torch thread): full mode 419 s for the 12 runs (16-74 s per MSE run, 10-19 s per CE run;
+tracking 99 s of it, the optimiser steps 50 s, the per-step evaluation and study writes the
+rest), quick mode about 60 s; a rerun that only redraws takes 7 s.
 
 What it shows (full mode, ``figures/edge_of_stability.md``): under MSE the sharpness rises from
-1.49 until it reaches 2/η, overshoots (to 4.74 at η = 0.5, with a loss spike), and then hovers
+1.49 until it reaches 2/η, overshoots (to 4.77 at η = 0.5, with a loss spike), and then hovers
 just above 2/η: over steps 1000-2000 its median is 1.04, 1.05 and 1.06 × 2/η for η = 0.5, 0.8,
 1.2, while the loss keeps falling non-monotonically. SGD with batch 256 sits at 1.00 × 2/η,
 batch 32 at 0.90 ×, and SAM (ρ = 0.05) at 0.45 ×: flatter, as expected. Under CE the sharpness
@@ -196,7 +194,8 @@ def table(rows: list[tuple[Spec, dict[str, float]]], path: Path) -> None:
     lines = [
         "# Edge of stability on a digits MLP", "",
         f"{NUM_SAMPLES} digits, MLP 64-64-64-10 tanh, float64; λ_max of the full training loss "
-        "by warm-started Lanczos (tol 1e-3) every few steps. `late median`: median λ_max over "
+        "by block Lanczos warm-started from the last top-2 Ritz vectors (tol 1e-3) every few "
+        "steps. `late median`: median λ_max over "
         "the second half of training; `ratio`: that over 2/η; `reaches 0.9·2/η`: first "
         "measured step with λ_max ≥ 0.9·2/η. Seconds on 2 shared CPU cores, one thread, as "
         f"stored with the runs (optimiser steps {train_s:.0f} s, tracking {track_s:.0f} s in "
