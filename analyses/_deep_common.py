@@ -192,10 +192,14 @@ def train_runs(path: str, specs: Sequence[RunSpec], data_of: Callable[[RunSpec],
         from landscape.train import TrainJob
         from landscape.train import train_runs as train_in_workers
 
-        jobs = [TrainJob(s.name, s.model, MODEL_KWARGS[s.model, quick], s.objective,
-                         objective_params(s.objective, data_of(s)), data_of(s).describe(),
-                         test_data.describe(), _config(s, epochs), model_seed=s.seed,
-                         device=None if device == "cpu" else device) for s in specs]
+        test = test_data.describe()
+        jobs = []
+        for s in specs:
+            data = data_of(s)
+            jobs.append(TrainJob(s.name, s.model, MODEL_KWARGS[s.model, quick], s.objective,
+                                 objective_params(s.objective, data), data.describe(), test,
+                                 _config(s, epochs), model_seed=s.seed,
+                                 device=None if device == "cpu" else device))
         out = train_in_workers(path, jobs, workers=workers, executor=executor,
                                log=lambda line: print(line, flush=True))
         print(f"trained {len(out)} runs side by side, {len(specs) - len(out)} found finished "

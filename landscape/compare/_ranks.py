@@ -94,8 +94,5 @@ class Ranks:
                     stack.enter_context(single_writer(path))
                 except Exception as err:  # every rank must learn of it
                     failure = err
-            if self.world > 1:
-                self.agree(failure)
-            elif failure is not None:
-                raise failure
+            self.agree(failure)
             yield

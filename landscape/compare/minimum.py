@@ -356,11 +356,8 @@ def _compute_and_commit(path: PathLike, plan: _Plan, ctx: Context, m: Measure,
                             identity=plan.identity, arrays=arrays, attrs=attrs,
                             provenance=prov, replace=True)
         except Exception as err:
-            if ranks.world == 1:
-                raise
             failure = err  # the other ranks must learn of it
-    if ranks.world > 1:
-        ranks.agree(failure)
+    ranks.agree(failure)  # one process: re-raises its own failure
     return result
 
 

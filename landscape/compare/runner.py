@@ -178,9 +178,14 @@ def _merge(shard: Path, path: PathLike, run: str, write: Callable[[str], None]) 
     except StudyLockedError as err:
         write(f"  {run}: could not copy its measurements back yet ({err})")
         return False
+    drop_shard(shard)
+    return True
+
+
+def drop_shard(shard: Path) -> None:
+    """Delete a shard whose run is back in the study, with its writer sidecar."""
     shard.unlink()
     Path(f"{shard}.writer").unlink(missing_ok=True)
-    return True
 
 
 def _in_shards(path: PathLike, runs: Sequence[str], measures: tuple[str, ...] | None,

@@ -114,14 +114,19 @@ def train_job(shard: str, job: TrainJob) -> TrainOutcome:
     return TrainOutcome(job.run, last, time.perf_counter() - t0, r.resumed_from)
 
 
-def finished_runs(path: PathLike) -> set[str]:
-    """The runs of the study at ``path`` that finished training (empty if there is no file)."""
+def _statuses(path: PathLike) -> dict[str, str]:
+    """Each run of the study at ``path`` with its training status (empty if there is no file)."""
     from landscape.store.study import Study
 
     if not Path(path).is_file():
-        return set()
+        return {}
     with Study(path, "r") as study:
-        return {r for r in study.runs() if study.run_attrs(r).get("status") == "finished"}
+        return {r: str(study.run_attrs(r).get("status", "")) for r in study.runs()}
+
+
+def finished_runs(path: PathLike) -> set[str]:
+    """The runs of the study at ``path`` that finished training (empty if there is no file)."""
+    return {r for r, status in _statuses(path).items() if status == "finished"}
 
 
 def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
@@ -146,7 +151,7 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
         StudyLockedError: another process writes the study.
     """
     from landscape._procs import worker_pool
-    from landscape.compare.runner import shards_failed
+    from landscape.compare.runner import drop_shard, shards_failed
     from landscape.store.transfer import copy_runs
     from landscape.store.writer import single_writer
 
@@ -156,13 +161,12 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
     folder = Path(f"{path}.shards")
     out: dict[str, TrainOutcome | BaseException] = {}
     with single_writer(path):
-        done = finished_runs(path)
-        pending = [j for j in jobs if j.run not in done]
+        in_study = _statuses(path)
+        pending = [j for j in jobs if in_study.get(j.run) != "finished"]
         if not pending:
             return out
         folder.mkdir(exist_ok=True)
         shards = {j.run: folder / f"{j.run}.h5" for j in pending}
-        in_study = _runs_in(path)
         for run, shard in shards.items():
             if run in in_study and not shard.exists():  # an interrupted run: resume it there
                 copy_runs(path, shard, [run])
@@ -179,8 +183,7 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
                     failed[run] = err
                     continue
                 copy_runs(shards[run], path, [run], replace=True)
-                shards[run].unlink()
-                Path(f"{shards[run]}.writer").unlink(missing_ok=True)
+                drop_shard(shards[run])
                 out[run] = result
                 log(_line(run, result))
         if failed:
@@ -188,15 +191,6 @@ def train_runs(path: PathLike, jobs: Sequence[TrainJob], *, workers: int = 1,
         with contextlib.suppress(OSError):
             folder.rmdir()
     return out
-
-
-def _runs_in(path: PathLike) -> set[str]:
-    from landscape.store.study import Study
-
-    if not Path(path).is_file():
-        return set()
-    with Study(path, "r") as study:
-        return set(study.runs())
 
 
 def _line(run: str, result: TrainOutcome | BaseException) -> str:
